@@ -1,0 +1,49 @@
+"""Fully connected classifiers: multinomial logistic regression and the multilayer perceptron."""
+
+import keras
+from keras import layers
+
+from architectures.blocks import classifier_head, dense_bn_act, weight_penalty
+from architectures.registry import register
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid")
+
+
+@register("linear", family="linear", paper="Softmax (multinomial logistic) regression")
+def linear(input_shape=(28, 28, 1), num_classes=10, *, include_top=True,
+           classifier_activation="softmax", l1=0.0, l2=0.0, name="linear") -> keras.Model:
+    """Flatten -> Dense -> softmax: 7,850 parameters on 28x28x1 with 10 classes."""
+    inputs = keras.Input(input_shape, name="inputs")
+    x = layers.Flatten(name="flatten")(inputs)
+    if include_top:
+        x = layers.Dense(
+            num_classes, activation=classifier_activation,
+            kernel_regularizer=weight_penalty(l1, l2), name="predictions",
+        )(x)
+    return keras.Model(inputs, x, name=name)
+
+
+@register("mlp", family="mlp", paper="Rumelhart, Hinton & Williams 1986")
+def mlp(input_shape=(28, 28, 1), num_classes=10, *, include_top=True,
+        classifier_activation="softmax", hidden_units=(512,), activation="relu",
+        kernel_initializer="glorot_uniform", dropout=0.0, batch_norm=False,
+        l1=0.0, l2=0.0, name="mlp") -> keras.Model:
+    """Multilayer perceptron: (Dense -> [BN] -> activation -> [Dropout]) per hidden size."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"mlp: activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}"
+        )
+    if isinstance(hidden_units, int):
+        hidden_units = (hidden_units,)
+    penalty = weight_penalty(l1, l2)
+    inputs = keras.Input(input_shape, name="inputs")
+    x = layers.Flatten(name="flatten")(inputs)
+    for index, units in enumerate(hidden_units, start=1):
+        x = dense_bn_act(
+            x, units, activation=activation, batch_norm=batch_norm, dropout=dropout,
+            kernel_initializer=kernel_initializer, kernel_regularizer=penalty,
+            name=f"hidden{index}",
+        )
+    if include_top:
+        x = classifier_head(x, num_classes, classifier_activation)
+    return keras.Model(inputs, x, name=name)

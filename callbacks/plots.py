@@ -1,0 +1,131 @@
+"""PNG plots a person would rather look at than read: training curves, confusion matrices and
+2-D decision boundaries. matplotlib is optional; without it these say so and do nothing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import keras
+import numpy as np
+
+log = logging.getLogger("keras_recipes")
+
+
+def matplotlib_available() -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _new_figure(**kwargs):
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
+
+
+def _skip(what: str) -> None:
+    log.warning("plots skipped (%s): matplotlib is not installed; `pip install 'keras-recipes[plots]'`", what)
+
+
+def plot_history(history: dict[str, list[float]], path, *, epochs=None) -> Path | None:
+    """Loss and each metric per epoch, train vs validation, one panel each."""
+    if not matplotlib_available():
+        return _skip("training curves")
+    path = Path(path)
+    epochs = list(epochs) if epochs is not None else list(range(1, len(history.get("loss", [])) + 1))
+    panels = [k for k in history if not k.startswith("val_")]
+    figure = _new_figure(figsize=(4.5 * len(panels), 3.6), layout="constrained")
+    for axis, key in zip(np.atleast_1d(figure.subplots(1, len(panels))), panels):
+        axis.plot(epochs, history[key], marker="o", label="train" if f"val_{key}" in history else key)
+        if f"val_{key}" in history:
+            axis.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
+        axis.set(title=key.replace("_", " "), xlabel="epoch")
+        if key == "learning_rate":
+            axis.set_yscale("log")
+        axis.grid(alpha=0.3)
+        axis.legend()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def plot_confusion_matrix(y_true, y_pred, class_names, path, *, title="Confusion matrix (test)") -> Path | None:
+    """Counts per (true, predicted) class; colour is the row-normalised rate."""
+    if not matplotlib_available():
+        return _skip("confusion matrix")
+    path = Path(path)
+    n = len(class_names)
+    counts = np.zeros((n, n), dtype=int)
+    np.add.at(counts, (np.asarray(y_true), np.asarray(y_pred)), 1)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    figure = _new_figure(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n), layout="constrained")
+    axis = figure.subplots()
+    axis.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for (row, col), count in np.ndenumerate(counts):
+        axis.text(col, row, str(count), ha="center", va="center", fontsize=7,
+                  color="white" if rates[row, col] > 0.5 else "black")
+    axis.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true", title=title)
+    axis.set_xticklabels(class_names, rotation=45, ha="right")
+    axis.set_yticklabels(class_names)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
+
+
+def plot_decision_boundary(predict, x, y, path, *, title="Decision boundary", resolution=200) -> Path | None:
+    """The class a 2-D classifier predicts over the plane, with the data on top."""
+    if not matplotlib_available():
+        return _skip("decision boundary")
+    path = Path(path)
+    x = np.asarray(x)
+    low, high = x.min(axis=0) - 0.5, x.max(axis=0) + 0.5
+    grid_x, grid_y = np.meshgrid(np.linspace(low[0], high[0], resolution),
+                                 np.linspace(low[1], high[1], resolution))
+    grid = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float32)
+    classes = np.asarray(predict(grid)).argmax(axis=-1).reshape(grid_x.shape)
+    figure = _new_figure(figsize=(5, 5), layout="constrained")
+    axis = figure.subplots()
+    axis.contourf(grid_x, grid_y, classes, alpha=0.3, cmap="coolwarm")
+    axis.scatter(x[:, 0], x[:, 1], c=y, s=6, cmap="coolwarm", edgecolors="none")
+    axis.set(title=title, aspect="equal")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=100)
+    return path
+
+
+class TrainingCurves(keras.callbacks.Callback):
+    """Redraws the training curves PNG after every epoch, so a crash keeps the picture so far.
+
+    The per-epoch logs are kept in a JSON file beside the PNG, so a run resumed by
+    ``BackupAndRestore`` draws its whole history, not just the epochs after the restart.
+    """
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+        self.log_path = self.path.with_suffix(".json")
+        self.rows: dict[int, dict[str, float]] = {}
+        self._warned = False
+
+    def on_train_begin(self, logs=None):
+        if self.log_path.exists():
+            self.rows = {int(k): v for k, v in json.loads(self.log_path.read_text()).items()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.rows = {e: row for e, row in self.rows.items() if e < epoch}
+        self.rows[epoch] = {k: float(v) for k, v in (logs or {}).items()}
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_path.write_text(json.dumps(self.rows))
+        if not matplotlib_available():
+            if not self._warned:
+                _skip("training curves")
+                self._warned = True
+            return
+        epochs = sorted(self.rows)
+        keys = [k for k in self.rows[epochs[-1]]]
+        history = {k: [self.rows[e].get(k, np.nan) for e in epochs] for k in keys}
+        plot_history(history, self.path, epochs=[e + 1 for e in epochs])

@@ -1,0 +1,60 @@
+"""The Keras callbacks a recipe switches on by name, each writing under one run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+
+from callbacks.plots import TrainingCurves
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds the optimizer's current learning rate to the epoch logs (CSV, history, plots)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def _early_stopping(run_dir: Path, **options):
+    options = {"monitor": "val_loss", "patience": 5, "restore_best_weights": True, **options}
+    return keras.callbacks.EarlyStopping(**options)
+
+
+def _checkpoint(run_dir: Path, monitor="val_loss", **options):
+    path = run_dir / "checkpoints" / "best.keras"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return keras.callbacks.ModelCheckpoint(path, monitor=monitor, save_best_only=True, **options)
+
+
+def _csv_log(run_dir: Path, **options):
+    resuming = (run_dir / "backup").exists()
+    return keras.callbacks.CSVLogger(run_dir / "training_log.csv", append=resuming, **options)
+
+
+# Order matters: the learning-rate logger must write into the logs before the loggers read them.
+FACTORIES = {
+    "learning_rate_log": lambda run_dir, **o: LearningRateLogger(**o),
+    "terminate_on_nan": lambda run_dir, **o: keras.callbacks.TerminateOnNaN(**o),
+    "early_stopping": _early_stopping,
+    "checkpoint": _checkpoint,
+    "backup": lambda run_dir, **o: keras.callbacks.BackupAndRestore(str(run_dir / "backup"), **o),
+    "csv_log": _csv_log,
+    "tensorboard": lambda run_dir, **o: keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), **o),
+    "training_curves": lambda run_dir, **o: TrainingCurves(run_dir / "plots" / "training_curves.png", **o),
+}
+DEFAULT = {name: {} for name in FACTORIES}
+
+
+def build_callbacks(spec: dict[str, dict | None], run_dir) -> list[keras.callbacks.Callback]:
+    """Callbacks named in ``spec`` (name -> options; None switches one off), in a working order."""
+    unknown = set(spec) - set(FACTORIES)
+    if unknown:
+        raise ValueError(
+            f"unknown callback(s) {', '.join(sorted(unknown))}; known: {', '.join(FACTORIES)}"
+        )
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return [FACTORIES[name](run_dir, **(spec[name] or {}))
+            for name in FACTORIES if name in spec and spec[name] is not None]

@@ -1,0 +1,25 @@
+"""Errors the library raises for things a user can fix. Each message says what to do."""
+
+
+class RecipeError(Exception):
+    """Base class: the CLI prints these as one line instead of a traceback."""
+
+
+class UnknownNameError(RecipeError, LookupError):
+    """An unknown recipe or dataset name."""
+
+
+class ConfigError(RecipeError, ValueError):
+    """A bad override, option or value."""
+
+
+class DatasetNotFoundError(RecipeError, FileNotFoundError):
+    """A dataset that is in none of the places searched."""
+
+
+class CorruptDatasetError(RecipeError, ValueError):
+    """A dataset file that is truncated or not in the expected format."""
+
+
+class InputError(RecipeError, ValueError):
+    """Input given to a model that does not match what it expects."""
