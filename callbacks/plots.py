@@ -38,14 +38,15 @@ def plot_history(history: dict[str, list[float]], path, *, epochs=None) -> Path 
     path = Path(path)
     epochs = list(epochs) if epochs is not None else list(range(1, len(history.get("loss", [])) + 1))
     panels = [k for k in history if not k.startswith("val_")]
+    from matplotlib.ticker import MaxNLocator
+
     figure = _new_figure(figsize=(4.5 * len(panels), 3.6), layout="constrained")
     for axis, key in zip(np.atleast_1d(figure.subplots(1, len(panels))), panels):
         axis.plot(epochs, history[key], marker="o", label="train" if f"val_{key}" in history else key)
         if f"val_{key}" in history:
             axis.plot(epochs, history[f"val_{key}"], marker="o", label="validation")
         axis.set(title=key.replace("_", " "), xlabel="epoch")
-        if key == "learning_rate":
-            axis.set_yscale("log")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend()
     path.parent.mkdir(parents=True, exist_ok=True)

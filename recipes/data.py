@@ -310,13 +310,21 @@ def pipeline(x, y, batch_size: int, *, shuffle_seed: int | None = None, augment:
 
 def load(name: str, *, data_dir=None, batch_size: int = 128, validation_split: float = 0.1,
          seed: int = 0, train_limit: int | None = None, test_limit: int | None = None,
-         augment: Callable | None = None, download: bool = True) -> Data:
+         augmentation: dict | Callable | None = None, download: bool = True) -> Data:
     """Load a dataset as train/validation/test pipelines plus its metadata.
 
     The validation split is carved from the (optionally limited) training set by ``seed``;
-    ``augment`` (e.g. ``callbacks.augmentation_pipeline(...)``) is applied to train batches only.
+    ``augmentation`` (options for ``callbacks.augmentation_pipeline``, or any callable taking
+    ``(batch, training=True)``) is applied to train batches only.
     """
     raw = load_arrays(name, data_dir=data_dir, download=download, seed=seed)
+    augment = augmentation
+    if isinstance(augmentation, dict):
+        from callbacks import augmentation_pipeline
+
+        value_range = (0, raw.value_range) if raw.value_range else (0, 1)
+        augment = augmentation_pipeline(input_shape=raw.x_train.shape[1:], value_range=value_range,
+                                        seed=seed, **augmentation) if augmentation else None
     train_index, validation_index = split_indices(
         len(raw.x_train), validation_split=validation_split, seed=seed, limit=train_limit
     )

@@ -1,0 +1,71 @@
+"""The named recipes. Each states the test result it is documented to reach; the README table
+holds what `benchmarks/recipes.py` measured."""
+
+from recipes.config import Recipe, register_recipe
+
+for prefix, title in (("fashion_mnist", "Fashion-MNIST"), ("mnist", "MNIST")):
+    register_recipe(Recipe(
+        name=f"{prefix}_linear",
+        dataset=prefix,
+        architecture="linear",
+        description=f"Softmax regression on {title} pixels.",
+        expected={"accuracy": 0.84 if prefix == "fashion_mnist" else 0.92},
+        learning_rate=1e-3,
+        epochs=10,
+    ))
+    register_recipe(Recipe(
+        name=f"{prefix}_mlp",
+        dataset=prefix,
+        architecture="mlp",
+        description=f"Two-hidden-layer ReLU MLP with dropout on {title}.",
+        expected={"accuracy": 0.88 if prefix == "fashion_mnist" else 0.98},
+        architecture_kwargs={"hidden_units": (256, 256), "dropout": 0.2,
+                             "kernel_initializer": "he_normal"},
+        schedule="cosine",
+        epochs=20,
+    ))
+    register_recipe(Recipe(
+        name=f"{prefix}_cnn",
+        dataset=prefix,
+        architecture="mnist_cnn",
+        description=f"Conv-BN-ReLU x2 -> pool -> dense-BN-ReLU on {title}, cosine-decayed Adam.",
+        expected={"accuracy": 0.92 if prefix == "fashion_mnist" else 0.99},
+        schedule="cosine",
+        epochs=8,
+    ))
+
+register_recipe(Recipe(
+    name="digits_mlp",
+    dataset="digits",
+    architecture="mlp",
+    description="One-hidden-layer MLP on scikit-learn's 8x8 digits.",
+    expected={"accuracy": 0.97},
+    architecture_kwargs={"hidden_units": (128,), "dropout": 0.2},
+    batch_size=32,
+    epochs=60,
+    schedule="cosine",
+    learning_rate=3e-3,
+))
+
+for architecture, kwargs, expected in (
+    ("linear", {}, 0.65),
+    ("mlp", {"hidden_units": (64, 64, 64), "activation": "relu"}, 0.97),
+):
+    register_recipe(Recipe(
+        name=f"toy_spirals_{architecture}",
+        dataset="toy_spirals",
+        architecture=architecture,
+        description=(
+            "Two interleaved spirals (TensorFlow playground): a linear model cannot separate them"
+            if architecture == "linear" else
+            "Two interleaved spirals: a small ReLU MLP separates them"
+        ),
+        expected={"accuracy": expected},
+        architecture_kwargs=kwargs,
+        batch_size=32,
+        epochs=150,
+        learning_rate=1e-2,
+        plots=("decision_boundary",),
+        callbacks={"learning_rate_log": {}, "terminate_on_nan": {}, "csv_log": {}, "training_curves": {},
+                   "early_stopping": {"monitor": "val_loss", "patience": 30}},
+    ))

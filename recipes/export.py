@@ -1,0 +1,116 @@
+"""Export to ``<export_dir>/<name>/<version>/``: a SavedModel that TF Serving loads, with
+``metadata.json`` beside it. Each version is written to a temporary folder and renamed into
+place, so a crash never leaves a half-written version a server could pick up."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from recipes.errors import ConfigError
+
+SIGNATURE = "serving_default"
+_VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def versions(model_dir) -> list[int]:
+    """Integer versions present under ``model_dir`` (temporary and other folders are ignored)."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        return []
+    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def export(model, name: str, *, export_dir="saved_models", input_name: str = "inputs",
+           output_name: str = "outputs", metadata: dict | None = None) -> Path:
+    """Write ``model`` as the next integer version of ``name``; returns the version folder.
+
+    The ``serving_default`` signature takes one float32 tensor named ``input_name`` with the
+    model's input shape and returns ``{output_name: model(x)}``.
+    """
+    import keras
+    import tensorflow as tf
+
+    if not _VALID_NAME.match(name):
+        raise ConfigError(f"export name {name!r} must be letters, digits, '_', '.' or '-'")
+    model_dir = Path(export_dir) / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=model_dir))
+    try:
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=input_name)
+
+        def serve(inputs):
+            return {output_name: model(inputs, training=False)}
+
+        archive.add_endpoint(SIGNATURE, serve, input_signature=[spec])
+        archive.write_out(str(staging / "model"), verbose=False)
+        (staging / "model" / "metadata.json").write_text(json.dumps(
+            _metadata(model, name, input_name, output_name, metadata or {}), indent=2, default=str))
+        while True:
+            version = (versions(model_dir) or [0])[-1] + 1
+            target = model_dir / str(version)
+            try:
+                (staging / "model").rename(target)
+                break
+            except OSError:
+                if not target.exists():
+                    raise
+        return target
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _metadata(model, name, input_name, output_name, extra) -> dict:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "name": name,
+        "signature": SIGNATURE,
+        "inputs": {input_name: {"dtype": "float32", "shape": [None, *model.input_shape[1:]]}},
+        "outputs": {output_name: {"dtype": "float32", "shape": list(model.output_shape)}},
+        "parameters": int(model.count_params()),
+        "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                     "python": platform.python_version(), "keras_recipes": _library_version()},
+        **extra,
+    }
+
+
+def _library_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("keras-recipes")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def read_metadata(version_dir) -> dict:
+    path = Path(version_dir) / "metadata.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def load(version_dir):
+    """``(serving_function, metadata)`` for an exported version folder (or a model folder, whose
+    newest version is used)."""
+    import tensorflow as tf
+
+    version_dir = Path(version_dir)
+    if not (version_dir / "saved_model.pb").exists():
+        found = versions(version_dir)
+        if not found:
+            raise ConfigError(
+                f"{version_dir} is not an exported model: expected saved_model.pb in it, or integer "
+                f"version folders such as {version_dir}/1. Export one with `keras-recipes run NAME`."
+            )
+        version_dir = version_dir / str(found[-1])
+    loaded = tf.saved_model.load(str(version_dir))
+    return loaded.signatures[SIGNATURE], read_metadata(version_dir)
