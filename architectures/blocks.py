@@ -4,9 +4,11 @@ import keras
 from keras import layers
 
 
-def classifier_head(x, num_classes: int, activation: str | None = "softmax", name="predictions"):
+def classifier_head(x, num_classes: int, activation: str | None = "softmax", *,
+                    kernel_regularizer=None, name="predictions"):
     """The final Dense layer; ``activation=None`` gives logits."""
-    return layers.Dense(num_classes, activation=activation, name=name)(x)
+    return layers.Dense(num_classes, activation=activation, kernel_regularizer=kernel_regularizer,
+                        name=name)(x)
 
 
 def dense_bn_act(x, units, *, activation="relu", batch_norm=True, dropout=0.0,

@@ -16,10 +16,8 @@ def linear(input_shape=(28, 28, 1), num_classes=10, *, include_top=True,
     inputs = keras.Input(input_shape, name="inputs")
     x = layers.Flatten(name="flatten")(inputs)
     if include_top:
-        x = layers.Dense(
-            num_classes, activation=classifier_activation,
-            kernel_regularizer=weight_penalty(l1, l2), name="predictions",
-        )(x)
+        x = classifier_head(x, num_classes, classifier_activation,
+                            kernel_regularizer=weight_penalty(l1, l2))
     return keras.Model(inputs, x, name=name)
 
 
@@ -45,5 +43,5 @@ def mlp(input_shape=(28, 28, 1), num_classes=10, *, include_top=True,
             name=f"hidden{index}",
         )
     if include_top:
-        x = classifier_head(x, num_classes, classifier_activation)
+        x = classifier_head(x, num_classes, classifier_activation, kernel_regularizer=penalty)
     return keras.Model(inputs, x, name=name)

@@ -96,9 +96,9 @@ def entries(pattern: str = "*") -> list[Entry]:
     return [entry(n) for n in names(pattern)]
 
 
-def build(name: str, **kwargs):
-    """Build the architecture ``name``; keyword arguments go to its builder."""
-    return get(name)(**kwargs)
+def build(architecture: str, /, **kwargs):
+    """Build a registered architecture; keyword arguments (``name`` included) go to its builder."""
+    return get(architecture)(**kwargs)
 
 
 def static_entries() -> list[Entry]:

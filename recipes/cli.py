@@ -1,0 +1,140 @@
+"""``keras-recipes``: list, run, evaluate and predict from the command line.
+
+``list`` and ``--help`` never import TensorFlow; the other commands import it only after
+setting ``TF_ENABLE_ONEDNN_OPTS=1`` (unless you set it), which roughly doubles CPU speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+
+from architectures.registry import UnknownArchitectureError, static_entries
+from recipes import config
+from recipes.errors import RecipeError
+
+DEBUG_ENV = "KERAS_RECIPES_DEBUG"
+
+
+def _table(rows: list[tuple], headers: tuple) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
+    line = lambda row: "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
+    return "\n".join([line(headers), line(tuple("-" * w for w in widths)), *map(line, rows)])
+
+
+def cmd_list(args) -> int:
+    recipe_rows = []
+    for name in config.names(args.pattern):
+        recipe = config.get(name)
+        documented = ", ".join(f"{k} {v:.0%}" if k == "accuracy" else f"{k} {v}" for k, v in recipe.expected.items())
+        recipe_rows.append((name, recipe.dataset, recipe.architecture, documented, recipe.description))
+    print("Recipes (keras-recipes run NAME)\n")
+    print(_table(recipe_rows, ("name", "dataset", "architecture", "documented", "description")))
+    import fnmatch
+
+    arch_rows = [(e.name, e.family, e.paper) for e in static_entries() if fnmatch.fnmatchcase(e.name, args.pattern)]
+    print("\nArchitectures (architectures.build(NAME, ...))\n")
+    print(_table(arch_rows, ("name", "family", "reference")))
+    return 0
+
+
+def cmd_run(args) -> int:
+    overrides = dict(config.parse_assignment(item) for item in args.set)
+    for option in ("epochs", "batch_size", "seed"):
+        if getattr(args, option) is not None:
+            overrides[option] = getattr(args, option)
+    recipe = config.with_overrides(config.get(args.name), overrides)
+    from recipes.runner import run
+
+    result = run(recipe, data_dir=args.data_dir, export_dir=args.export_dir, export=not args.no_export,
+                 work_dir=args.work_dir, verbose=1 if sys.stdout.isatty() else 2)
+    print(f"\n{recipe.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
+          + f" (documented: {', '.join(f'{k} {v}' for k, v in recipe.expected.items())})")
+    print(f"trained {result.timings['epochs_run']} epochs in {result.timings['fit_seconds']:.0f} s; "
+          f"run folder {result.run_dir}")
+    for plot in result.plots:
+        print(f"plot: {plot}")
+    print(f"exported: {result.export_path}" if result.export_path else "not exported (--no-export)")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from recipes.inference import evaluate_exported
+
+    metrics = evaluate_exported(args.model, args.data, data_dir=args.data_dir)
+    print(f"{args.model} on {args.data} test ({metrics['examples']} examples): "
+          f"accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from recipes.inference import predict_files
+
+    for row in predict_files(args.model, args.files, top=args.top):
+        best = ", ".join(f"{name} {p:.1%}" for name, p in row["top"])
+        print(f"{row['input']}: {best}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keras-recipes",
+        description="Train, evaluate, export and use classic Keras architectures.",
+        epilog=f"Errors print one line; set {DEBUG_ENV}=1 for the full traceback.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("list", help="show recipes and architectures")
+    listing.add_argument("pattern", nargs="?", default="*", help="wildcard filter, e.g. 'fashion*'")
+    listing.set_defaults(handler=cmd_list)
+
+    run = commands.add_parser("run", help="train, evaluate and export a named recipe")
+    run.add_argument("name", help="recipe name (see `keras-recipes list`)")
+    run.add_argument("--epochs", type=int)
+    run.add_argument("--batch-size", type=int)
+    run.add_argument("--seed", type=int)
+    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a recipe setting, e.g. --set learning_rate=3e-4 "
+                          "--set architecture_kwargs.dropout=0.3 (repeatable)")
+    run.add_argument("--data-dir", help="folder holding the dataset files")
+    run.add_argument("--export-dir", default="saved_models", help="export root (default: saved_models)")
+    run.add_argument("--no-export", action="store_true", help="train and evaluate only")
+    run.add_argument("--work-dir", default="runs", help="checkpoints, logs and plots (default: runs)")
+    run.set_defaults(handler=cmd_run)
+
+    evaluate = commands.add_parser("evaluate", help="evaluate an exported model on a test split")
+    evaluate.add_argument("model", help="saved_models/NAME/VERSION (or saved_models/NAME for the newest)")
+    evaluate.add_argument("--data", required=True, help="dataset name, e.g. fashion_mnist")
+    evaluate.add_argument("--data-dir")
+    evaluate.set_defaults(handler=cmd_evaluate)
+
+    predict = commands.add_parser("predict", help="classify PNG/JPEG images or .npy arrays")
+    predict.add_argument("model", help="saved_models/NAME/VERSION (or saved_models/NAME for the newest)")
+    predict.add_argument("files", nargs="+")
+    predict.add_argument("--top", type=int, default=3, help="classes to show per input (default 3)")
+    predict.set_defaults(handler=cmd_predict)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        return args.handler(args)
+    except (RecipeError, UnknownArchitectureError, ValueError, TypeError) as error:
+        if os.environ.get(DEBUG_ENV):
+            traceback.print_exc()
+        print(f"keras-recipes: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("keras-recipes: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Every named recipe runs end to end on a tiny real slice, exports, and reloads."""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import recipes
+from recipes.errors import ConfigError, UnknownNameError
+
+TINY = {"epochs": 2, "batch_size": 64, "train_limit": 512, "test_limit": 256}
+
+
+@pytest.fixture(params=recipes.names())
+def recipe_name(request):
+    return request.param
+
+
+def test_recipe_runs_learns_exports_and_reloads(recipe_name, small_mnist_dir, tmp_path):
+    recipe = recipes.get(recipe_name)
+    data_dir = small_mnist_dir if recipe.dataset == "mnist" else None
+    result = recipes.run(recipe_name, data_dir=data_dir, export_dir=tmp_path / "saved_models",
+                         work_dir=tmp_path / "runs", verbose=0, **TINY)
+
+    assert result.history["loss"][-1] < result.history["loss"][0], result.history["loss"]
+    assert set(result.test_metrics) >= {"loss", "accuracy"}
+    assert result.export_path == tmp_path / "saved_models" / recipe_name / "1"
+
+    serve = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
+    (input_name, spec), = serve.structured_input_signature[1].items()
+    x_test, _ = recipes.data.load(recipe.dataset, data_dir=data_dir, test_limit=32).arrays["test"]
+    served = serve(**{input_name: tf.constant(x_test.astype("float32"))})["probabilities"].numpy()
+    np.testing.assert_allclose(served, result.model.predict(x_test.astype("float32"), verbose=0),
+                               rtol=1e-4, atol=1e-5)
+
+    metadata = json.loads((result.export_path / "metadata.json").read_text())
+    assert metadata["name"] == recipe_name
+    assert metadata["recipe"]["architecture"] == recipe.architecture
+    assert metadata["recipe"]["epochs"] == TINY["epochs"]
+    assert metadata["dataset"]["name"] == recipe.dataset
+    assert metadata["test_metrics"] == pytest.approx(result.test_metrics)
+    assert metadata["parameters"] == result.model.count_params()
+    assert metadata["inputs"] == {input_name: {"dtype": "float32", "shape": [None, *spec.shape[1:]]}}
+    assert {"tensorflow", "keras", "python"} <= set(metadata["versions"])
+    assert (result.run_dir / "result.json").exists()
+    assert all(path.exists() and path.suffix == ".png" for path in result.plots) and result.plots
+
+
+def test_serving_signature_takes_raw_pixels(fashion_mnist_dir, tmp_path):
+    """Scaling is inside the graph: 0-255 pixels in, the same answer as the in-memory model."""
+    result = recipes.run("fashion_mnist_linear", export_dir=tmp_path, work_dir=tmp_path, verbose=0,
+                         epochs=1, train_limit=256, test_limit=64)
+    serve = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
+    assert list(serve.structured_input_signature[1]) == ["pixels"]
+    assert list(serve.structured_outputs) == ["probabilities"]
+    layer_names = [layer.name for layer in result.model.layers]
+    assert "rescale" in layer_names and not any("augment" in n for n in layer_names)
+
+
+def test_versions_increment_and_ignore_temporary_folders(tmp_path):
+    import architectures
+    from recipes.export import export, versions
+
+    model = architectures.build("linear", num_classes=3)
+    (tmp_path / "demo" / ".tmp-export-leftover").mkdir(parents=True)
+    (tmp_path / "demo" / "notes").mkdir()
+    first = export(model, "demo", export_dir=tmp_path)
+    second = export(model, "demo", export_dir=tmp_path)
+    assert (first.name, second.name) == ("1", "2")
+    assert versions(tmp_path / "demo") == [1, 2]
+    assert not [p for p in (tmp_path / "demo").iterdir() if p.name.startswith(".tmp-export-") and p.name != ".tmp-export-leftover"]
+    with pytest.raises(ConfigError, match="letters, digits"):
+        export(model, "../escape", export_dir=tmp_path)
+
+
+def test_overrides_reach_the_run(fashion_mnist_dir, tmp_path):
+    result = recipes.run("fashion_mnist_mlp", export=False, work_dir=tmp_path, verbose=0, epochs=1,
+                         train_limit=256, test_limit=64, optimizer="nesterov",
+                         architecture_kwargs={"hidden_units": (16,)})
+    assert result.export_path is None
+    assert result.model.get_layer("mlp").get_layer("hidden1_dense").units == 16
+    assert result.model.optimizer.nesterov is True
+
+
+def test_unknown_recipe_and_setting():
+    with pytest.raises(UnknownNameError, match="Did you mean: fashion_mnist_cnn"):
+        recipes.get("fashion_mnist_cnnn")
+    with pytest.raises(ConfigError, match="Did you mean epochs"):
+        recipes.with_overrides(recipes.get("digits_mlp"), {"epoch": 3})
+    with pytest.raises(ConfigError, match="expected key=value"):
+        recipes.config.parse_assignment("epochs")
+
+
+def test_dotted_overrides_merge_into_mappings():
+    recipe = recipes.with_overrides(recipes.get("fashion_mnist_mlp"),
+                                    {"architecture_kwargs.dropout": 0.5, "callbacks.tensorboard": None})
+    assert recipe.architecture_kwargs["dropout"] == 0.5
+    assert recipe.architecture_kwargs["hidden_units"] == (256, 256)
+    assert recipe.callbacks["tensorboard"] is None
+    assert recipes.get("fashion_mnist_mlp").architecture_kwargs["dropout"] == 0.2

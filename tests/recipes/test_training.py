@@ -1,0 +1,76 @@
+import keras
+import numpy as np
+import pytest
+
+from recipes.errors import ConfigError
+from recipes.training import OPTIMIZERS, compile_and_fit, learning_rate_schedule, make_optimizer
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_optimizers_are_keras_objects_by_name(name):
+    optimizer = make_optimizer(name, 0.01)
+    class_name, fixed = OPTIMIZERS[name]
+    assert type(optimizer) is getattr(keras.optimizers, class_name)
+    for key, value in fixed.items():
+        assert getattr(optimizer, key) == value
+    assert float(optimizer.learning_rate) == pytest.approx(0.01)
+
+
+def test_adamw_weight_decay():
+    assert make_optimizer("adamw", 1e-3, weight_decay=0.05).weight_decay == 0.05
+
+
+def test_schedules():
+    assert learning_rate_schedule("constant", 0.1, steps_per_epoch=10, epochs=9) == 0.1
+    cosine = learning_rate_schedule("cosine", 0.1, steps_per_epoch=10, epochs=9)
+    assert float(cosine(0)) == pytest.approx(0.1) and float(cosine(90)) == pytest.approx(0.0, abs=1e-7)
+    step = learning_rate_schedule("step", 0.1, steps_per_epoch=10, epochs=9)
+    assert [round(float(step(s)), 6) for s in (0, 29, 30, 60)] == [0.1, 0.1, 0.01, 0.001]
+    exponential = learning_rate_schedule("exponential", 0.1, steps_per_epoch=10, epochs=9)
+    assert 0.01 < float(exponential(45)) < 0.1 and float(exponential(90)) == pytest.approx(0.01)
+
+
+def test_unknown_optimizer_and_schedule_list_choices():
+    with pytest.raises(ConfigError, match="choose one of sgd, sgd\\+momentum, nesterov"):
+        make_optimizer("adamax")
+    with pytest.raises(ConfigError, match="choose one of constant, cosine, step, exponential"):
+        learning_rate_schedule("linear", 0.1, steps_per_epoch=1, epochs=1)
+
+
+def test_compile_and_fit_from_a_script(tmp_path):
+    """The pieces a user calls directly: load, build, compile_and_fit with their own callback."""
+    import architectures
+    from recipes import data
+
+    loaded = data.load("toy_circles", batch_size=32)
+    model = architectures.build("mlp", input_shape=(2,), num_classes=2, hidden_units=(16,))
+    seen = []
+    mine = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: seen.append(epoch))
+    result = compile_and_fit(model, loaded, optimizer="sgd+momentum", learning_rate=0.05, schedule="cosine",
+                             epochs=3, run_dir=tmp_path, extra_callbacks=[mine], verbose=0)
+    assert seen == [0, 1, 2]
+    assert result.history["learning_rate"][0] > result.history["learning_rate"][-1]
+    assert (tmp_path / "training_log.csv").exists() and result.log_dir.exists()
+    assert result.checkpoint_path.exists()
+    assert keras.models.load_model(result.checkpoint_path).count_params() == model.count_params()
+    assert result.timings["epochs_run"] == 3 and result.timings["fit_seconds"] > 0
+    assert 0.0 <= result.test_metrics["accuracy"] <= 1.0
+
+
+def test_named_callbacks_need_a_run_dir():
+    from recipes import data
+
+    with pytest.raises(ConfigError, match="pass run_dir"):
+        compile_and_fit(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]),
+                        data.load("toy_xor"), epochs=1)
+
+
+def test_nan_loss_terminates(tmp_path):
+    from recipes import data
+
+    loaded = data.load("toy_xor", batch_size=32)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    result = compile_and_fit(model, loaded, optimizer="sgd", learning_rate=1e30, loss="mse", metrics=(),
+                             epochs=5, callbacks={"terminate_on_nan": {}}, run_dir=tmp_path, verbose=0)
+    assert result.timings["epochs_run"] == 1
+    assert not np.isfinite(result.history["loss"][-1])
