@@ -1,5 +1,5 @@
 """The named recipes. Each states the test result it is documented to reach; the README table
-holds what `benchmarks/recipes.py` measured."""
+holds what `benchmarks/recipe_results.py` measured."""
 
 from recipes.config import Recipe, register_recipe
 
@@ -10,8 +10,8 @@ for prefix, title in (("fashion_mnist", "Fashion-MNIST"), ("mnist", "MNIST")):
         architecture="linear",
         description=f"Softmax regression on {title} pixels.",
         expected={"accuracy": 0.84 if prefix == "fashion_mnist" else 0.92},
-        learning_rate=1e-3,
-        epochs=10,
+        schedule="cosine",
+        epochs=20,
     ))
     register_recipe(Recipe(
         name=f"{prefix}_mlp",
@@ -30,8 +30,12 @@ for prefix, title in (("fashion_mnist", "Fashion-MNIST"), ("mnist", "MNIST")):
         architecture="mnist_cnn",
         description=f"Conv-BN-ReLU x2 -> pool -> dense-BN-ReLU on {title}, cosine-decayed Adam.",
         expected={"accuracy": 0.92 if prefix == "fashion_mnist" else 0.99},
+        # 32-32 filters instead of the builder's 32-64: twice the speed on a 2-core CPU,
+        # so 7 epochs fit in the 6-minute budget.
+        architecture_kwargs={"filters": (32, 32)},
+        learning_rate=2e-3,
         schedule="cosine",
-        epochs=8,
+        epochs=7,
     ))
 
 register_recipe(Recipe(

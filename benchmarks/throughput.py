@@ -1,0 +1,125 @@
+"""Training throughput of the `fashion_mnist_cnn` recipe against the same model trained the plain
+Keras way (numpy arrays scaled by hand, `model.fit` defaults: batch 32, TensorFlow's own oneDNN
+default), measured in one run. Each variant runs in a fresh process, because oneDNN can only be
+switched before TensorFlow is imported.
+
+    python benchmarks/throughput.py [--images 30000]
+
+Reports images/s, the ratio recipe/baseline, and achieved GFLOP/s against this CPU's FP32 peak
+(cores x 32 FLOP/cycle (two 256-bit FMA units) x clock). Writes benchmarks/results/throughput.json.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RECIPE = "fashion_mnist_cnn"
+VARIANTS = {
+    "baseline": "plain Keras script, defaults (batch 32, TensorFlow's oneDNN default)",
+    "baseline_onednn": "plain Keras script, defaults, TF_ENABLE_ONEDNN_OPTS=1",
+    "recipe": f"recipes.run('{RECIPE}'): tf.data pipeline, batch 128, oneDNN on, all callbacks",
+}
+
+
+def measure(variant: str, images: int) -> dict:
+    """Runs inside the child process."""
+    if variant != "recipe":
+        import keras  # noqa: F401  (TensorFlow first, so it keeps its own oneDNN default)
+
+    import recipes
+    from recipes.data import load_arrays
+
+    recipe = recipes.get(RECIPE)
+    if variant == "recipe":
+        result = recipes.run(RECIPE, epochs=1, train_limit=images, validation_split=0.0, test_limit=512,
+                             export=False, work_dir=HERE / "runs" / "throughput", verbose=0)
+        seconds, model = result.timings["fit_seconds"], result.model
+    else:
+        import architectures
+
+        raw = load_arrays(recipe.dataset)
+        x = raw.x_train[:images].astype("float32") / 255.0
+        y = raw.y_train[:images]
+        model = architectures.build(recipe.architecture, **recipe.architecture_kwargs)
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        started = time.perf_counter()
+        model.fit(x, y, epochs=1, verbose=0)
+        seconds = time.perf_counter() - started
+    return {"images": images, "seconds": seconds, "images_per_second": images / seconds,
+            "forward_flops_per_image": forward_flops(model)}
+
+
+def forward_flops(model) -> int:
+    """Multiply-adds x 2 of the Conv2D and Dense layers, nested models included."""
+    import keras
+
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            total += forward_flops(layer)
+        elif isinstance(layer, keras.layers.Conv2D):
+            height, width = layer.output.shape[1:3]
+            kernel_height, kernel_width, channels_in, channels_out = layer.kernel.shape
+            total += 2 * height * width * kernel_height * kernel_width * channels_in * channels_out
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.kernel.shape[0] * layer.kernel.shape[1]
+    return int(total)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=30000)
+    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(measure(args.child, args.images)))
+        return
+
+    sys.path.insert(0, str(HERE))
+    from machine import cpu_clock_ghz, describe
+
+    measured = {}
+    for variant, description in VARIANTS.items():
+        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+        env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+        if variant != "baseline":
+            env["TF_ENABLE_ONEDNN_OPTS"] = "1"
+        done = subprocess.run([sys.executable, __file__, "--child", variant, "--images", str(args.images)],
+                              env=env, capture_output=True, text=True, check=True)
+        line = next(l for l in done.stdout.splitlines() if l.startswith("RESULT "))
+        measured[variant] = {**json.loads(line[len("RESULT "):]), "description": description,
+                             "onednn_on": "oneDNN custom operations are on" in done.stderr}
+        print(f"{variant:16s} {measured[variant]['images_per_second']:8.0f} images/s  ({description})", flush=True)
+
+    cores = len(os.sched_getaffinity(0))
+    peak = cores * 32 * cpu_clock_ghz()
+    training_flops = 3 * measured["recipe"]["forward_flops_per_image"]  # forward + 2x backward
+    achieved = training_flops * measured["recipe"]["images_per_second"] / 1e9
+    summary = {
+        "date": datetime.date.today().isoformat(),
+        "machine": describe(),
+        "command": "python benchmarks/throughput.py",
+        "variants": measured,
+        "ratio_recipe_vs_baseline": measured["recipe"]["images_per_second"] / measured["baseline"]["images_per_second"],
+        "ratio_onednn_only": measured["baseline_onednn"]["images_per_second"] / measured["baseline"]["images_per_second"],
+        "training_gflop_per_image": training_flops / 1e9,
+        "achieved_gflops": achieved,
+        "peak_gflops": peak,
+        "fraction_of_peak": achieved / peak,
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "throughput.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"\nrecipe / baseline: {summary['ratio_recipe_vs_baseline']:.2f}x "
+          f"(oneDNN alone: {summary['ratio_onednn_only']:.2f}x)")
+    print(f"recipe: {achieved:.1f} GFLOP/s of {peak:.0f} GFLOP/s FP32 peak ({summary['fraction_of_peak']:.0%}), "
+          f"{training_flops / 1e6:.0f} MFLOP per training image")
+
+
+if __name__ == "__main__":
+    main()
