@@ -31,11 +31,11 @@ for prefix, title in (("fashion_mnist", "Fashion-MNIST"), ("mnist", "MNIST")):
         description=f"Conv-BN-ReLU x2 -> pool -> dense-BN-ReLU on {title}, cosine-decayed Adam.",
         expected={"accuracy": 0.92 if prefix == "fashion_mnist" else 0.99},
         # 32-32 filters instead of the builder's 32-64: twice the speed on a 2-core CPU,
-        # so 7 epochs fit in the 6-minute budget.
+        # so the run fits in the 6-minute budget.
         architecture_kwargs={"filters": (32, 32)},
         learning_rate=2e-3,
         schedule="cosine",
-        epochs=7,
+        epochs=5,
     ))
 
 register_recipe(Recipe(
@@ -52,8 +52,8 @@ register_recipe(Recipe(
 ))
 
 for architecture, kwargs, expected in (
-    ("linear", {}, 0.65),
-    ("mlp", {"hidden_units": (64, 64, 64), "activation": "relu"}, 0.97),
+    ("linear", {}, 0.63),
+    ("mlp", {"hidden_units": (64, 64, 64), "activation": "relu"}, 0.95),
 ):
     register_recipe(Recipe(
         name=f"toy_spirals_{architecture}",
