@@ -32,10 +32,10 @@ _LAZY = {
     "make_optimizer": ("recipes.training", "make_optimizer"),
     "learning_rate_schedule": ("recipes.training", "learning_rate_schedule"),
     "Result": ("recipes.training", "Result"),
-    "export": ("recipes.export", "export"),
-    "load_exported": ("recipes.export", "load"),
+    "export": ("recipes.saved_models", "export"),
+    "load_exported": ("recipes.saved_models", "load"),
 }
-_SUBMODULES = {"data", "export", "training", "runner", "predict", "cli", "idx", "catalog"}
+_SUBMODULES = {"data", "saved_models", "training", "runner", "inference", "cli", "idx", "catalog", "config"}
 
 
 def __getattr__(name):

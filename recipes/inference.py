@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from recipes.errors import InputError
-from recipes.export import load
+from recipes.saved_models import load
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 

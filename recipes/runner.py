@@ -13,7 +13,7 @@ import numpy as np
 import architectures
 from callbacks import plot_confusion_matrix, plot_decision_boundary
 from recipes import config, data as datasets
-from recipes.export import export as export_model
+from recipes.saved_models import export as export_model
 from recipes.training import Result, compile_and_fit
 
 log = logging.getLogger("keras_recipes")

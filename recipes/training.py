@@ -98,6 +98,12 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
     ``run_dir``. ``extra_callbacks`` are your own ``keras.callbacks.Callback`` objects.
     """
     steps_per_epoch = int(data.train.cardinality())
+    if steps_per_epoch < 0 and schedule != "constant":
+        raise ConfigError(
+            f"schedule {schedule!r} needs the number of steps per epoch, but data.train has unknown "
+            "length; use schedule='constant', or give the pipeline a known length "
+            "(tf.data.experimental.assert_cardinality)"
+        )
     if isinstance(optimizer, str):
         rate = learning_rate_schedule(schedule, learning_rate, steps_per_epoch=steps_per_epoch, epochs=epochs)
         optimizer = make_optimizer(optimizer, rate, weight_decay=weight_decay)

@@ -56,7 +56,7 @@ def test_keras_file_save_and_load(name, tmp_path):
 
 
 def test_exports_and_reloads_as_savedmodel(name, tmp_path):
-    from recipes.export import export
+    from recipes.saved_models import export
 
     model = architectures.build(name, num_classes=3)
     path = export(model, name, export_dir=tmp_path)

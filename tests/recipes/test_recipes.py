@@ -60,7 +60,7 @@ def test_serving_signature_takes_raw_pixels(fashion_mnist_dir, tmp_path):
 
 def test_versions_increment_and_ignore_temporary_folders(tmp_path):
     import architectures
-    from recipes.export import export, versions
+    from recipes.saved_models import export, versions
 
     model = architectures.build("linear", num_classes=3)
     (tmp_path / "demo" / ".tmp-export-leftover").mkdir(parents=True)
@@ -99,3 +99,14 @@ def test_dotted_overrides_merge_into_mappings():
     assert recipe.architecture_kwargs["hidden_units"] == (256, 256)
     assert recipe.callbacks["tensorboard"] is None
     assert recipes.get("fashion_mnist_mlp").architecture_kwargs["dropout"] == 0.2
+
+
+def test_public_functions_stay_functions_after_every_submodule_is_imported():
+    import importlib
+    import inspect
+
+    for module in ("data", "saved_models", "training", "runner", "inference", "cli"):
+        importlib.import_module(f"recipes.{module}")
+    for name in ("run", "export", "compile_and_fit", "classifier_for", "load_exported"):
+        assert callable(getattr(recipes, name)) and not inspect.ismodule(getattr(recipes, name)), name
+    assert recipes.data.load is not None and recipes.saved_models.versions is not None
