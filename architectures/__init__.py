@@ -16,22 +16,26 @@ import os
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 from architectures.registry import (  # noqa: E402
+    InputTooSmallError,
     UnknownArchitectureError,
     build,
     entries,
     entry,
     get,
+    min_input_size,
     names,
     register,
     static_entries,
 )
 
 __all__ = [
+    "InputTooSmallError",
     "UnknownArchitectureError",
     "build",
     "entries",
     "entry",
     "get",
+    "min_input_size",
     "names",
     "register",
     "static_entries",

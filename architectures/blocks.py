@@ -29,14 +29,96 @@ def dense_bn_act(x, units, *, activation="relu", batch_norm=True, dropout=0.0,
     return x
 
 
-def conv_bn_act(x, filters, kernel_size=3, *, strides=1, activation="relu", padding="same", name):
-    """Conv2D (no bias) -> BatchNorm -> activation, with layers named ``{name}_conv`` etc."""
+def conv_bn_act(x, filters, kernel_size=3, *, strides=1, activation="relu", padding="same",
+                batch_norm=True, use_bias=None, name):
+    """Conv2D -> BatchNorm -> activation, with layers named ``{name}_conv``, ``_bn``, ``_act``.
+
+    Without batch norm the convolution has a bias and the activation; ``use_bias`` overrides.
+    """
     x = layers.Conv2D(
-        filters, kernel_size, strides=strides, padding=padding, use_bias=False,
+        filters, kernel_size, strides=strides, padding=padding,
+        use_bias=(not batch_norm) if use_bias is None else use_bias,
         kernel_initializer="he_normal", name=f"{name}_conv",
     )(x)
+    if batch_norm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation(activation, name=f"{name}_act")(x) if activation else x
+
+
+def bn_act(x, activation="relu", *, name):
+    """BatchNorm -> activation: the pre-activation of ResNet v2."""
     x = layers.BatchNormalization(name=f"{name}_bn")(x)
     return layers.Activation(activation, name=f"{name}_act")(x)
+
+
+def squeeze_excite(x, ratio: int = 16, *, name):
+    """Squeeze-and-excitation (Hu et al. 2018): rescale channels by a gate from their global average."""
+    channels = x.shape[-1]
+    gate = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_squeeze")(x)
+    gate = layers.Dense(max(1, channels // ratio), activation="relu", name=f"{name}_reduce")(gate)
+    gate = layers.Dense(channels, activation="sigmoid", name=f"{name}_expand")(gate)
+    return layers.Multiply(name=f"{name}_scale")([x, gate])
+
+
+def residual_block(x, filters, *, stride=1, bottleneck=False, preact=False, se_ratio=None,
+                   conv_bias=False, name):
+    """A ResNet basic block (two 3x3 convs) or bottleneck block (1x1, 3x3, 1x1 with 4x filters).
+
+    ``preact`` gives the v2 ordering (BN-ReLU before each conv, no activation after the add);
+    ``se_ratio`` adds squeeze-excitation before the add. The shortcut is a 1x1 projection when
+    the stride or the width changes, the identity otherwise.
+    """
+    out_filters = filters * 4 if bottleneck else filters
+    project = stride != 1 or x.shape[-1] != out_filters
+    convs = ([(filters, 1, 1), (filters, 3, stride), (out_filters, 1, 1)] if bottleneck
+             else [(filters, 3, stride), (out_filters, 3, 1)])
+
+    shortcut = x
+    if preact:
+        x = bn_act(x, name=f"{name}_preact")
+    if project:
+        shortcut = layers.Conv2D(out_filters, 1, strides=stride, use_bias=conv_bias, name=f"{name}_0_conv")(x)
+        if not preact:
+            shortcut = layers.BatchNormalization(name=f"{name}_0_bn")(shortcut)
+
+    y = x
+    for index, (width, kernel, conv_stride) in enumerate(convs, start=1):
+        last = index == len(convs)
+        if preact:
+            if index > 1:
+                y = bn_act(y, name=f"{name}_{index}")
+            y = layers.Conv2D(width, kernel, strides=conv_stride, padding="same", use_bias=conv_bias,
+                              kernel_initializer="he_normal", name=f"{name}_{index}_conv")(y)
+        else:
+            y = conv_bn_act(y, width, kernel, strides=conv_stride, use_bias=conv_bias,
+                            activation=None if last else "relu", name=f"{name}_{index}")
+    if se_ratio:
+        y = squeeze_excite(y, se_ratio, name=f"{name}_se")
+    y = layers.Add(name=f"{name}_add")([shortcut, y])
+    return y if preact else layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def inception_module(x, filters_1x1, reduce_3x3, filters_3x3, reduce_5x5, filters_5x5, pool_projection,
+                     *, batch_norm=True, name):
+    """GoogLeNet's Inception module (Szegedy et al. 2014): four parallel branches, concatenated."""
+    conv = lambda t, f, k, n: conv_bn_act(t, f, k, batch_norm=batch_norm, name=f"{name}_{n}")  # noqa: E731
+    branch_1x1 = conv(x, filters_1x1, 1, "1x1")
+    branch_3x3 = conv(conv(x, reduce_3x3, 1, "3x3_reduce"), filters_3x3, 3, "3x3")
+    branch_5x5 = conv(conv(x, reduce_5x5, 1, "5x5_reduce"), filters_5x5, 5, "5x5")
+    pooled = layers.MaxPooling2D(3, strides=1, padding="same", name=f"{name}_pool")(x)
+    branch_pool = conv(pooled, pool_projection, 1, "pool_proj")
+    return layers.Concatenate(name=f"{name}_concat")([branch_1x1, branch_3x3, branch_5x5, branch_pool])
+
+
+def pooled_features(x, pooling: str | None, *, name="pool"):
+    """Global average or max pooling for a headless backbone (``pooling=None`` keeps the map)."""
+    if pooling == "avg":
+        return layers.GlobalAveragePooling2D(name=f"avg_{name}")(x)
+    if pooling == "max":
+        return layers.GlobalMaxPooling2D(name=f"max_{name}")(x)
+    if pooling is None:
+        return x
+    raise ValueError(f"pooling must be 'avg', 'max' or None, not {pooling!r}")
 
 
 def weight_penalty(l1: float = 0.0, l2: float = 0.0):

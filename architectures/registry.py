@@ -10,7 +10,9 @@ from __future__ import annotations
 import ast
 import difflib
 import fnmatch
+import functools
 import importlib
+import inspect
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +20,15 @@ from typing import Callable
 
 _PACKAGE = "architectures"
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_NOT_BUILDER_MODULES = {"registry", "blocks"}
+_NOT_BUILDER_MODULES = {"registry", "blocks", "layers"}
 
 
 class UnknownArchitectureError(LookupError):
     """Raised for a name that is not registered; the message lists close matches."""
+
+
+class InputTooSmallError(ValueError):
+    """Raised for an input so small that a feature map would shrink below 1x1."""
 
 
 @dataclass(frozen=True)
@@ -38,21 +44,56 @@ _entries: dict[str, Entry] = {}
 _builders_loaded = False
 
 
-def register(name: str, *, family: str, paper: str = ""):
+def register(name: str, *, family: str, paper: str = "", min_input_size=None):
     """Decorator that registers a builder under ``name``.
 
     ``name``, ``family`` and ``paper`` must be string literals: ``static_entries`` reads them
-    from the source without importing Keras.
+    from the source without importing Keras. ``min_input_size`` (an int, or a function of the
+    builder's keyword arguments returning one) is the smallest height and width that keeps
+    every feature map at least 1x1; smaller inputs raise ``InputTooSmallError``.
     """
 
     def decorator(builder: Callable) -> Callable:
         if name in _entries:
             raise ValueError(f"architecture {name!r} is registered twice")
+        checked = builder if min_input_size is None else _with_size_check(builder, name, min_input_size)
         summary = (builder.__doc__ or "").strip().splitlines()[0] if builder.__doc__ else ""
-        _entries[name] = Entry(name, family, paper, summary, builder)
-        return builder
+        _entries[name] = Entry(name, family, paper, summary, checked)
+        return checked
 
     return decorator
+
+
+def _with_size_check(builder: Callable, name: str, min_input_size) -> Callable:
+    signature = inspect.signature(builder)
+
+    @functools.wraps(builder)
+    def checked(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = bound.arguments
+        minimum = min_input_size(**arguments) if callable(min_input_size) else min_input_size
+        height, width = tuple(arguments["input_shape"])[:2]
+        if min(height, width) < minimum:
+            raise InputTooSmallError(
+                f"{name} needs inputs of at least {minimum}x{minimum} pixels, got {height}x{width}: "
+                f"a smaller input would shrink a feature map below 1x1. Upsample the images "
+                f"(keras.layers.Resizing) or choose an architecture made for small inputs."
+            )
+        return builder(*args, **kwargs)
+
+    checked.min_input_size = min_input_size
+    return checked
+
+
+def min_input_size(name: str, **kwargs) -> int:
+    """The smallest input height/width the architecture accepts with these arguments (1 if any)."""
+    minimum = getattr(get(name), "min_input_size", None)
+    if callable(minimum):
+        arguments = inspect.signature(get(name).__wrapped__).bind_partial(**kwargs)
+        arguments.apply_defaults()
+        return minimum(**arguments.arguments)
+    return minimum or 1
 
 
 def _load_builders() -> None:
@@ -115,7 +156,8 @@ def static_entries() -> list[Entry]:
                     isinstance(decorator, ast.Call)
                     and getattr(decorator.func, "id", None) == "register"
                 ):
-                    keywords = {k.arg: ast.literal_eval(k.value) for k in decorator.keywords}
+                    keywords = {k.arg: ast.literal_eval(k.value) for k in decorator.keywords
+                                if k.arg in ("family", "paper")}
                     docstring = ast.get_docstring(node) or ""
                     found.append(
                         Entry(

@@ -1,0 +1,49 @@
+"""LeCun's convolutional networks: LeNet-5 and the Caffe-tutorial LeNet from the course slides."""
+
+import keras
+from keras import layers
+
+from architectures.blocks import classifier_head
+from architectures.registry import register
+
+_POOLS = {"average": layers.AveragePooling2D, "max": layers.MaxPooling2D}
+
+
+@register("lenet5", family="lenet", paper="LeCun et al. 1998, Proc. IEEE 86(11)", min_input_size=12)
+def lenet5(input_shape=(32, 32, 1), num_classes=10, *, include_top=True, classifier_activation="softmax",
+           activation="tanh", pooling="average", name="lenet5") -> keras.Model:
+    """conv6-5x5 -> pool -> conv16-5x5 -> pool -> fc120 -> fc84 -> fc10: 61,706 parameters.
+
+    The count holds at 32x32 (valid convolutions, as in the paper) and at 28x28, where the first
+    convolution pads "same" so the feature maps match. ``activation="relu", pooling="max"`` is
+    the modern variant.
+    """
+    pool = _POOLS[pooling]
+    first_padding = "valid" if min(input_shape[:2]) >= 32 else "same"
+    inputs = keras.Input(input_shape, name="inputs")
+    x = layers.Conv2D(6, 5, padding=first_padding, activation=activation, name="conv1")(inputs)
+    x = pool(2, name="pool1")(x)
+    x = layers.Conv2D(16, 5, activation=activation, name="conv2")(x)
+    x = pool(2, name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(120, activation=activation, name="fc1")(x)
+    x = layers.Dense(84, activation=activation, name="fc2")(x)
+    if include_top:
+        x = classifier_head(x, num_classes, classifier_activation)
+    return keras.Model(inputs, x, name=name)
+
+
+@register("lenet", family="lenet", paper="Caffe LeNet tutorial (after LeCun et al. 1998)", min_input_size=16)
+def lenet(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, classifier_activation="softmax",
+          name="lenet") -> keras.Model:
+    """conv20-5x5 -> max-pool -> conv50-5x5 -> max-pool -> fc500 -> classes: 431,080 parameters at 28x28."""
+    inputs = keras.Input(input_shape, name="inputs")
+    x = layers.Conv2D(20, 5, name="conv1")(inputs)
+    x = layers.MaxPooling2D(2, name="pool1")(x)
+    x = layers.Conv2D(50, 5, name="conv2")(x)
+    x = layers.MaxPooling2D(2, name="pool2")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(500, activation="relu", name="fc1")(x)
+    if include_top:
+        x = classifier_head(x, num_classes, classifier_activation)
+    return keras.Model(inputs, x, name=name)
