@@ -16,7 +16,8 @@ def alexnet(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, cl
 
     That equals torchvision's ``alexnet`` (the same single-tower layout: 64-192-384-256-256
     filters, a 6x6 adaptive average pool, 4096-4096 fc). The max-pools pad "same" so the network
-    also runs on 28x28 inputs; the adaptive pool keeps the classifier the same size at any input.
+    also runs on 28x28 inputs, where the last map (1x1 or 2x2) is repeated up to 6x6; the
+    classifier is the same size at any input.
     """
     inputs = keras.Input(input_shape, name="inputs")
     x = layers.ZeroPadding2D(2, name="conv1_pad")(inputs)
@@ -27,7 +28,10 @@ def alexnet(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, cl
     for index, filters in ((3, 384), (4, 256), (5, 256)):
         x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{index}")(x)
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool5")(x)
-    x = layers.AdaptiveAveragePooling2D(6, name="adaptive_pool")(x)
+    if min(x.shape[1:3]) < 6:  # Keras's adaptive pool cannot enlarge a map; repeat it as torchvision does
+        x = layers.Resizing(6, 6, interpolation="nearest", name="upsample_to_6x6")(x)
+    else:
+        x = layers.AdaptiveAveragePooling2D(6, name="adaptive_pool")(x)
     if include_top:
         x = layers.Flatten(name="flatten")(x)
         for index in (6, 7):

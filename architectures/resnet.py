@@ -85,25 +85,25 @@ def resnet20(input_shape=(32, 32, 3), num_classes=10, **options) -> keras.Model:
 
 @register("resnet32", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
 def resnet32(input_shape=(32, 32, 3), num_classes=10, **options) -> keras.Model:
-    """CIFAR ResNet-32, 3 x 5 basic blocks: 0.47 M parameters."""
+    """CIFAR ResNet-32, 3 x 5 basic blocks: 469,370 parameters (0.47 M)."""
     return _cifar(32, "resnet32", input_shape, num_classes, options)
 
 
 @register("resnet44", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
 def resnet44(input_shape=(32, 32, 3), num_classes=10, **options) -> keras.Model:
-    """CIFAR ResNet-44, 3 x 7 basic blocks: 0.66 M parameters."""
+    """CIFAR ResNet-44, 3 x 7 basic blocks: 664,698 parameters (0.66 M)."""
     return _cifar(44, "resnet44", input_shape, num_classes, options)
 
 
 @register("resnet56", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
 def resnet56(input_shape=(32, 32, 3), num_classes=10, **options) -> keras.Model:
-    """CIFAR ResNet-56, 3 x 9 basic blocks: 0.86 M parameters."""
+    """CIFAR ResNet-56, 3 x 9 basic blocks: 860,026 parameters (0.85 M in the paper)."""
     return _cifar(56, "resnet56", input_shape, num_classes, options)
 
 
 @register("resnet110", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
 def resnet110(input_shape=(32, 32, 3), num_classes=10, **options) -> keras.Model:
-    """CIFAR ResNet-110, 3 x 18 basic blocks: 1.7 M parameters."""
+    """CIFAR ResNet-110, 3 x 18 basic blocks: 1,739,002 parameters (1.7 M)."""
     return _cifar(110, "resnet110", input_shape, num_classes, options)
 
 

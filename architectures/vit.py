@@ -1,0 +1,54 @@
+"""A small vision transformer (Dosovitskiy et al. 2020) for 28x28 and 32x32 inputs."""
+
+import keras
+from keras import layers
+
+from architectures.blocks import classifier_head
+from architectures.layers import ClassToken, PositionEmbedding
+from architectures.registry import register
+
+
+def transformer_encoder_block(x, *, heads, mlp_dim, dropout=0.0, name):
+    """Pre-norm encoder block: x + MHA(LN(x)), then x + MLP(LN(x))."""
+    width = x.shape[-1]
+    y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln1")(x)
+    y = layers.MultiHeadAttention(heads, width // heads, dropout=dropout, name=f"{name}_attention")(y, y)
+    x = layers.Add(name=f"{name}_add1")([x, layers.Dropout(dropout, name=f"{name}_dropout1")(y)])
+    y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln2")(x)
+    y = layers.Dense(mlp_dim, activation="gelu", name=f"{name}_mlp1")(y)
+    y = layers.Dense(width, name=f"{name}_mlp2")(layers.Dropout(dropout, name=f"{name}_dropout2")(y))
+    return layers.Add(name=f"{name}_add2")([x, layers.Dropout(dropout, name=f"{name}_dropout3")(y)])
+
+
+@register("vit", family="vit", paper="Dosovitskiy et al. 2020, arXiv:2010.11929",
+          min_input_size=lambda patch_size, **_: patch_size)
+def vit(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, classifier_activation="softmax",
+        patch_size=4, width=64, depth=6, heads=4, mlp_dim=128, dropout=0.1, pooling="token",
+        name="vit") -> keras.Model:
+    """Patch embedding -> class token (or mean pooling) + positions -> pre-norm encoder blocks -> head.
+
+    205,962 parameters at the defaults (28x28x1: 49 patches of 4x4, width 64, 6 blocks, 4 heads).
+    Inputs need not be a multiple of the patch size; the border that is left over is dropped.
+    """
+    if pooling not in ("token", "mean"):
+        raise ValueError(f"vit: pooling must be 'token' or 'mean', not {pooling!r}")
+    if width % heads:
+        raise ValueError(f"vit: width ({width}) must be divisible by heads ({heads})")
+    inputs = keras.Input(input_shape, name="inputs")
+    x = layers.Conv2D(width, patch_size, strides=patch_size, name="patch_embedding")(inputs)
+    x = layers.Reshape((x.shape[1] * x.shape[2], width), name="patches")(x)
+    if pooling == "token":
+        x = ClassToken(name="class_token")(x)
+    x = PositionEmbedding(name="position_embedding")(x)
+    x = layers.Dropout(dropout, name="embedding_dropout")(x)
+    for index in range(1, depth + 1):
+        x = transformer_encoder_block(x, heads=heads, mlp_dim=mlp_dim, dropout=dropout, name=f"encoder{index}")
+    x = layers.LayerNormalization(epsilon=1e-6, name="encoder_norm")(x)
+    if pooling == "token":
+        x = layers.Cropping1D((0, x.shape[1] - 1), name="class_token_out")(x)  # keep position 0
+        x = layers.Flatten(name="class_features")(x)
+    else:
+        x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
+    if include_top:
+        x = classifier_head(x, num_classes, classifier_activation)
+    return keras.Model(inputs, x, name=name)
