@@ -1,7 +1,7 @@
 """The named recipes. Each states the test result it is documented to reach; the README table
 holds what `benchmarks/recipe_results.py` measured."""
 
-from recipes.config import Recipe, register_recipe
+from recipes.config import DEFAULT_CALLBACKS, Recipe, register_recipe
 
 for prefix, title in (("fashion_mnist", "Fashion-MNIST"), ("mnist", "MNIST")):
     register_recipe(Recipe(
@@ -73,3 +73,61 @@ for architecture, kwargs, expected in (
         callbacks={"learning_rate_log": {}, "terminate_on_nan": {}, "csv_log": {}, "training_curves": {},
                    "early_stopping": {"monitor": "val_loss", "patience": 30}},
     ))
+
+# --- the convolutional zoo ----------------------------------------------------------------------
+
+register_recipe(Recipe(
+    name="fashion_mnist_lenet5",
+    dataset="fashion_mnist",
+    architecture="lenet5",
+    description="LeNet-5 (ReLU, max-pool variant) on Fashion-MNIST.",
+    expected={"accuracy": 0.90},
+    architecture_kwargs={"activation": "relu", "pooling": "max"},
+    schedule="cosine",
+    epochs=15,
+))
+
+register_recipe(Recipe(
+    name="fashion_mnist_resnet20",
+    dataset="fashion_mnist",
+    architecture="resnet20",
+    description="CIFAR-style ResNet-20 with pad-and-crop and flip augmentation, AdamW, cosine decay.",
+    expected={"accuracy": 0.94},
+    optimizer="adamw",
+    learning_rate=2e-3,
+    weight_decay=5e-4,
+    schedule="cosine",
+    epochs=30,
+    augmentation={"crop_padding": 2, "flip": "horizontal"},
+    callbacks={**DEFAULT_CALLBACKS, "early_stopping": {"monitor": "val_loss", "patience": 8}},
+))
+
+register_recipe(Recipe(
+    name="fashion_mnist_vit",
+    dataset="fashion_mnist",
+    architecture="vit",
+    description="Small vision transformer (4x4 patches, 6 blocks, width 64) with light augmentation.",
+    expected={"accuracy": 0.90},
+    optimizer="adamw",
+    learning_rate=1e-3,
+    weight_decay=0.05,
+    schedule="cosine",
+    epochs=30,
+    augmentation={"translate": 0.08},
+    callbacks={**DEFAULT_CALLBACKS, "early_stopping": {"monitor": "val_loss", "patience": 8}},
+))
+
+register_recipe(Recipe(
+    name="cifar10_resnet20",
+    dataset="cifar10",
+    architecture="resnet20",
+    description="He et al.'s CIFAR-10 ResNet-20: SGD with Nesterov momentum, pad-and-crop and flip.",
+    expected={"accuracy": 0.91},
+    optimizer="nesterov",
+    learning_rate=0.1,
+    weight_decay=1e-4,
+    schedule="cosine",
+    epochs=100,
+    augmentation={"crop_padding": 4, "flip": "horizontal"},
+    callbacks={**DEFAULT_CALLBACKS, "early_stopping": {"monitor": "val_loss", "patience": 20}},
+))

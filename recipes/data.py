@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from recipes.errors import DatasetNotFoundError, UnknownNameError
+from recipes.errors import CorruptDatasetError, DatasetNotFoundError, UnknownNameError
 from recipes.idx import read_idx
 
 DATA_DIR_ENV = "KERAS_RECIPES_DATA_DIR"
@@ -197,6 +197,68 @@ def _idx_raw(spec: _IdxSet, arrays: dict[str, np.ndarray], source: str) -> RawDa
     )
 
 
+# --- CIFAR-10 (the binary release: cifar-10-batches-bin) --------------------------------------
+
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+CIFAR10_TRAIN_FILES = tuple(f"data_batch_{i}.bin" for i in range(1, 6))
+CIFAR10_TEST_FILE = "test_batch.bin"
+_CIFAR_RECORD = 1 + 32 * 32 * 3
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Images (n, 32, 32, 3) uint8 and labels from one CIFAR-10 binary batch file."""
+    raw = np.fromfile(path, dtype=np.uint8)
+    if raw.size == 0 or raw.size % _CIFAR_RECORD:
+        raise CorruptDatasetError(
+            f"{path} is truncated or not a CIFAR-10 binary batch: {raw.size:,} bytes is not a whole "
+            f"number of {_CIFAR_RECORD}-byte records. Delete it and download the binary release again."
+        )
+    records = raw.reshape(-1, _CIFAR_RECORD)
+    labels = records[:, 0].astype(np.int32)
+    if labels.max() >= len(CIFAR10_CLASSES):
+        raise CorruptDatasetError(f"{path}: label {labels.max()} is out of range; the file is corrupt.")
+    images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels
+
+
+def _load_cifar10(data_dir=None, download=True) -> RawData:
+    searched = []
+    needed = (*CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE)
+    for label, base in (("data_dir", data_dir), (f"${DATA_DIR_ENV}", os.environ.get(DATA_DIR_ENV))):
+        if not base:
+            searched.append(f"{label}: not set")
+            continue
+        for folder in (Path(base), Path(base) / "cifar-10-batches-bin"):
+            missing = [f for f in needed if not (folder / f).is_file()]
+            if not missing:
+                train = [read_cifar_batch(folder / f) for f in CIFAR10_TRAIN_FILES]
+                x_test, y_test = read_cifar_batch(folder / CIFAR10_TEST_FILE)
+                return RawData(np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]),
+                               x_test, y_test, CIFAR10_CLASSES, "pixels", 255.0, f"{label} {folder}")
+            searched.append(f"{label}: {folder} is missing {', '.join(missing)}")
+    if download and not os.environ.get(OFFLINE_ENV):
+        try:
+            problem = _unreachable("www.cs.toronto.edu")
+            if problem:
+                raise ConnectionError(problem)
+            import tensorflow_datasets as tfds
+
+            train, test = tfds.as_numpy(tfds.load("cifar10", split=["train", "test"], batch_size=-1,
+                                                  as_supervised=True))
+            return RawData(train[0], train[1].astype(np.int32), test[0], test[1].astype(np.int32),
+                           CIFAR10_CLASSES, "pixels", 255.0, "tensorflow-datasets cifar10")
+        except Exception as error:
+            searched.append(f"tensorflow-datasets 'cifar10': {type(error).__name__}: {str(error).splitlines()[0][:200]}")
+    else:
+        searched.append(f"tensorflow-datasets: skipped (download=False or ${OFFLINE_ENV} set)")
+    raise DatasetNotFoundError(
+        "CIFAR-10 was not found. Searched:\n  - " + "\n  - ".join(searched)
+        + "\nTo get it: download and unpack the binary version (cifar-10-binary.tar.gz, folder "
+          "cifar-10-batches-bin) and pass data_dir=... (CLI: --data-dir) or set "
+          f"${DATA_DIR_ENV}; online, tensorflow-datasets downloads it on first use."
+    )
+
+
 # --- digits (scikit-learn) --------------------------------------------------------------------
 
 def _load_digits(data_dir=None, download=True) -> RawData:
@@ -267,6 +329,7 @@ def _toy_loader(generate: Callable) -> Callable:
 _LOADERS: dict[str, Callable[..., RawData]] = {
     "fashion_mnist": lambda data_dir=None, download=True, seed=0: _load_idx_set("fashion_mnist", data_dir, download),
     "mnist": lambda data_dir=None, download=True, seed=0: _load_idx_set("mnist", data_dir, download),
+    "cifar10": lambda data_dir=None, download=True, seed=0: _load_cifar10(data_dir, download),
     "digits": lambda data_dir=None, download=True, seed=0: _load_digits(data_dir, download),
     **{f"toy_{name}": _toy_loader(generate) for name, generate in _TOYS.items()},
 }

@@ -31,3 +31,28 @@ def small_mnist_dir(tmp_path_factory, fashion_mnist_dir):
     for key, filename in IDX_FILES.items():
         write_idx(folder / filename, np.ascontiguousarray(read_idx(fashion_mnist_dir / filename)[: sizes[key]]))
     return folder
+
+
+@pytest.fixture(scope="session")
+def small_cifar10_dir(tmp_path_factory):
+    """CIFAR-10 binary batch files in the real record format (label byte + R, G, B planes), with
+    images whose colour depends on their class so that a network can learn them."""
+    from recipes.data import CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES
+
+    folder = tmp_path_factory.mktemp("cifar") / "cifar-10-batches-bin"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for filename, count in [*((f, 40) for f in CIFAR10_TRAIN_FILES), (CIFAR10_TEST_FILE, 30)]:
+        labels = rng.integers(0, 10, count).astype(np.uint8)
+        planes = rng.integers(0, 60, (count, 3, 32, 32))
+        for index, label in enumerate(labels):
+            planes[index, label % 3] += 20 * label
+        records = np.concatenate([labels[:, None], planes.reshape(count, -1).astype(np.uint8)], axis=1)
+        records.astype(np.uint8).tofile(folder / filename)
+    return folder
+
+
+@pytest.fixture
+def data_dir_for(small_mnist_dir, small_cifar10_dir):
+    """The test's offline data folder for datasets that have no offline copy here, else None."""
+    return {"mnist": small_mnist_dir, "cifar10": small_cifar10_dir}.get

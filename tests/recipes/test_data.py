@@ -151,3 +151,24 @@ def test_augmentation_touches_train_batches_only(fashion_mnist_dir):
     for split in ("validation", "test"):
         np.testing.assert_array_equal(next(iter(getattr(plain, split)))[0].numpy(),
                                       next(iter(getattr(augmented, split)))[0].numpy())
+
+
+def test_cifar10_binary_batches(small_cifar10_dir):
+    raw = data.load_arrays("cifar10", data_dir=small_cifar10_dir.parent)
+    assert raw.x_train.shape == (200, 32, 32, 3) and raw.x_test.shape == (30, 32, 32, 3)
+    assert raw.class_names[0] == "airplane" and raw.value_range == 255.0
+    record = np.fromfile(small_cifar10_dir / "data_batch_1.bin", dtype=np.uint8)[:3073]
+    assert raw.y_train[0] == record[0]
+    assert raw.x_train[0, 0, 1, 0] == record[1 + 1] and raw.x_train[0, 0, 0, 2] == record[1 + 2048]
+
+
+def test_cifar10_truncated_and_missing(small_cifar10_dir, tmp_path):
+    for path in small_cifar10_dir.iterdir():
+        shutil.copy(path, tmp_path / path.name)
+    batch = tmp_path / "data_batch_3.bin"
+    batch.write_bytes(batch.read_bytes()[:-5])
+    with pytest.raises(CorruptDatasetError, match="data_batch_3.bin is truncated"):
+        data.load_arrays("cifar10", data_dir=tmp_path)
+    batch.unlink()
+    with pytest.raises(DatasetNotFoundError, match="(?s)is missing data_batch_3.bin.*cifar-10-batches-bin"):
+        data.load_arrays("cifar10", data_dir=tmp_path, download=False)

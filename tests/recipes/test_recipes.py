@@ -17,9 +17,9 @@ def recipe_name(request):
     return request.param
 
 
-def test_recipe_runs_learns_exports_and_reloads(recipe_name, small_mnist_dir, tmp_path):
+def test_recipe_runs_learns_exports_and_reloads(recipe_name, data_dir_for, tmp_path):
     recipe = recipes.get(recipe_name)
-    data_dir = small_mnist_dir if recipe.dataset == "mnist" else None
+    data_dir = data_dir_for(recipe.dataset)
     result = recipes.run(recipe_name, data_dir=data_dir, export_dir=tmp_path / "saved_models",
                          work_dir=tmp_path / "runs", verbose=0, **TINY)
 
