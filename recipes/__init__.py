@@ -34,8 +34,9 @@ _LAZY = {
     "Result": ("recipes.training", "Result"),
     "export": ("recipes.saved_models", "export"),
     "load_exported": ("recipes.saved_models", "load"),
+    "fine_tune": ("recipes.transfer", "fine_tune"),
 }
-_SUBMODULES = {"data", "saved_models", "training", "runner", "inference", "cli", "idx", "catalog", "config"}
+_SUBMODULES = {"data", "saved_models", "training", "runner", "inference", "cli", "idx", "catalog", "config", "transfer"}
 
 
 def __getattr__(name):

@@ -381,6 +381,14 @@ def load(name: str, *, data_dir=None, batch_size: int = 128, validation_split: f
     ``(batch, training=True)``) is applied to train batches only.
     """
     raw = load_arrays(name, data_dir=data_dir, download=download, seed=seed)
+    return from_arrays(name, raw, batch_size=batch_size, validation_split=validation_split, seed=seed,
+                       train_limit=train_limit, test_limit=test_limit, augmentation=augmentation)
+
+
+def from_arrays(name: str, raw: RawData, *, batch_size: int = 128, validation_split: float = 0.1,
+                seed: int = 0, train_limit: int | None = None, test_limit: int | None = None,
+                augmentation: dict | Callable | None = None) -> Data:
+    """Pipelines and metadata for arrays you hold yourself (a ``RawData``), split as ``load`` does."""
     augment = augmentation
     if isinstance(augmentation, dict):
         from callbacks import augmentation_pipeline
