@@ -1,7 +1,8 @@
 """Does a pretrained backbone help with few labels? Measured in one run:
 
   1. pretrain the fashion_mnist_cnn network on Fashion-MNIST classes 0-4 (all their labels);
-  2. fine-tune it on classes 5-9 with 1% of their training labels (recipes.fine_tune);
+  2. fine-tune it on classes 5-9 with 1% of their training labels (recipes.fine_tune), unfreezing
+     the top layers or all of them;
   3. train the same network from scratch on that same 1%.
 
 Both are tested on every test image of classes 5-9. Writes benchmarks/results/transfer.json.
@@ -28,6 +29,8 @@ import keras  # noqa: E402
 
 import recipes  # noqa: E402
 from recipes import data  # noqa: E402
+
+UNFREEZE = {"top": ("conv2", "fc"), "all": ("conv1", "conv2", "fc")}
 
 
 def classes(raw, wanted, name):
@@ -61,10 +64,15 @@ def main() -> None:
     target = data.from_arrays("fashion_mnist_5_9", target_raw, batch_size=32, train_limit=labelled, seed=0)
     patience = {**recipe.callbacks, "early_stopping": {"monitor": "val_loss", "patience": 10}}
 
-    keras.utils.set_random_seed(0)
-    transfer = recipes.fine_tune(pretrained, target, head_epochs=30, fine_tune_epochs=30, unfreeze=("conv2", "fc"),
-                                 learning_rate=1e-3, fine_tune_learning_rate=1e-4, callbacks=patience,
-                                 run_dir=work / "fine_tune", verbose=0)
+    # Each variant starts from the same saved weights: a backbone shares weights with its source.
+    pretrained.save(work / "pretrained.keras")
+    transfers = {}
+    for variant, unfreeze in UNFREEZE.items():
+        keras.utils.set_random_seed(0)
+        transfers[variant] = recipes.fine_tune(
+            work / "pretrained.keras", target, head_epochs=30, fine_tune_epochs=30, unfreeze=unfreeze,
+            learning_rate=1e-3, fine_tune_learning_rate=1e-4, callbacks=patience,
+            run_dir=work / f"fine_tune_{variant}", verbose=0)
     keras.utils.set_random_seed(0)
     scratch_model = recipes.classifier_for(target.info, arch[0], **arch[1])
     scratch = recipes.compile_and_fit(scratch_model, target, learning_rate=1e-3, epochs=60, callbacks=patience,
@@ -79,10 +87,10 @@ def main() -> None:
                      "test_accuracy_on_0_4": pretraining.test_metrics["accuracy"], "seconds": round(pretrain_seconds)},
         "target": {"classes": "5-9", "labelled_images": labelled, "train": target.info.num_train,
                    "validation": target.info.num_validation, "test_images": target.info.num_test},
-        "fine_tuned_test_accuracy": transfer.test_metrics["accuracy"],
-        "head_only_test_accuracy": transfer.head_only.test_metrics["accuracy"],
+        "head_only_test_accuracy": transfers["top"].head_only.test_metrics["accuracy"],
+        "fine_tuned_test_accuracy": {v: t.test_metrics["accuracy"] for v, t in transfers.items()},
+        "unfrozen_in_phase2": {v: t.trainable_in_phase2 for v, t in transfers.items()},
         "scratch_test_accuracy": scratch.test_metrics["accuracy"],
-        "unfrozen_in_phase2": transfer.trainable_in_phase2,
     }
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "transfer.json").write_text(json.dumps(summary, indent=2) + "\n")
