@@ -137,17 +137,23 @@ def _unreachable(host: str) -> str | None:
     return None
 
 
-def _from_tfds(spec: _IdxSet) -> dict[str, np.ndarray]:
-    import tensorflow_datasets as tfds
+def _from_tfds(tfds_name: str, host: str, download: bool, searched: list[str]):
+    """``((x_train, y_train), (x_test, y_test))`` downloaded by tensorflow-datasets, or None (with
+    the reason appended to ``searched``) when offline, disabled or failing."""
+    if not download or os.environ.get(OFFLINE_ENV):
+        searched.append(f"tensorflow-datasets: skipped (download=False or ${OFFLINE_ENV} set)")
+        return None
+    try:
+        problem = _unreachable(host)
+        if problem:
+            raise ConnectionError(problem)
+        import tensorflow_datasets as tfds
 
-    problem = _unreachable(spec.download_host)
-    if problem:
-        raise ConnectionError(problem)
-
-    train, test = tfds.as_numpy(
-        tfds.load(spec.tfds_name, split=["train", "test"], batch_size=-1, as_supervised=True)
-    )
-    return {"x_train": train[0][..., 0], "y_train": train[1], "x_test": test[0][..., 0], "y_test": test[1]}
+        return tfds.as_numpy(tfds.load(tfds_name, split=["train", "test"], batch_size=-1, as_supervised=True))
+    except Exception as error:  # offline, or tensorflow-datasets not installed
+        first_line = str(error).splitlines()[0][:200] if str(error) else ""
+        searched.append(f"tensorflow-datasets {tfds_name!r}: {type(error).__name__}: {first_line}")
+        return None
 
 
 def _load_idx_set(name: str, data_dir=None, download=True) -> RawData:
@@ -170,14 +176,11 @@ def _load_idx_set(name: str, data_dir=None, download=True) -> RawData:
             searched.append(f"{label}: {folder} is missing {', '.join(missing)}")
         else:
             searched.append(f"{label}: {folder} (not found)")
-    if download and not os.environ.get(OFFLINE_ENV):
-        try:
-            return _idx_raw(spec, _from_tfds(spec), f"tensorflow-datasets {spec.tfds_name}")
-        except Exception as error:  # offline, or tensorflow-datasets not installed
-            searched.append(f"tensorflow-datasets {spec.tfds_name!r}: {type(error).__name__}: "
-                            f"{str(error).splitlines()[0][:200] if str(error) else ''}")
-    else:
-        searched.append(f"tensorflow-datasets: skipped (download=False or ${OFFLINE_ENV} set)")
+    downloaded = _from_tfds(spec.tfds_name, spec.download_host, download, searched)
+    if downloaded is not None:
+        (x_train, y_train), (x_test, y_test) = downloaded
+        arrays = {"x_train": x_train[..., 0], "y_train": y_train, "x_test": x_test[..., 0], "y_test": y_test}
+        return _idx_raw(spec, arrays, f"tensorflow-datasets {spec.tfds_name}")
     install = [f"put the four IDX files ({', '.join(IDX_FILES.values())}) in a folder and pass "
                f"data_dir=... (CLI: --data-dir) or set ${DATA_DIR_ENV}"]
     if spec.debian_package:
@@ -236,21 +239,11 @@ def _load_cifar10(data_dir=None, download=True) -> RawData:
                 return RawData(np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train]),
                                x_test, y_test, CIFAR10_CLASSES, "pixels", 255.0, f"{label} {folder}")
             searched.append(f"{label}: {folder} is missing {', '.join(missing)}")
-    if download and not os.environ.get(OFFLINE_ENV):
-        try:
-            problem = _unreachable("www.cs.toronto.edu")
-            if problem:
-                raise ConnectionError(problem)
-            import tensorflow_datasets as tfds
-
-            train, test = tfds.as_numpy(tfds.load("cifar10", split=["train", "test"], batch_size=-1,
-                                                  as_supervised=True))
-            return RawData(train[0], train[1].astype(np.int32), test[0], test[1].astype(np.int32),
-                           CIFAR10_CLASSES, "pixels", 255.0, "tensorflow-datasets cifar10")
-        except Exception as error:
-            searched.append(f"tensorflow-datasets 'cifar10': {type(error).__name__}: {str(error).splitlines()[0][:200]}")
-    else:
-        searched.append(f"tensorflow-datasets: skipped (download=False or ${OFFLINE_ENV} set)")
+    downloaded = _from_tfds("cifar10", "www.cs.toronto.edu", download, searched)
+    if downloaded is not None:
+        (x_train, y_train), (x_test, y_test) = downloaded
+        return RawData(x_train, y_train.astype(np.int32), x_test, y_test.astype(np.int32),
+                       CIFAR10_CLASSES, "pixels", 255.0, "tensorflow-datasets cifar10")
     raise DatasetNotFoundError(
         "CIFAR-10 was not found. Searched:\n  - " + "\n  - ".join(searched)
         + "\nTo get it: download and unpack the binary version (cifar-10-binary.tar.gz, folder "

@@ -6,6 +6,7 @@ import pytest
 
 import architectures
 from architectures import InputTooSmallError
+from architectures.resnet import cifar_resnet
 
 
 def _trainable(model) -> int:
@@ -105,7 +106,7 @@ def test_resnet_flags():
     assert "stage3_block3_se_scale" in names(se) and not any("_se_" in n for n in names(plain))
     assert architectures.build("resnet56").get_layer("stage3_block9_add") is not None
     with pytest.raises(ValueError, match="6n \\+ 2"):
-        architectures.get("resnet20").__globals__["cifar_resnet"](21)
+        cifar_resnet(21)
 
 
 def test_googlenet_aux_heads_give_three_outputs():
