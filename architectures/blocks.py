@@ -110,6 +110,40 @@ def inception_module(x, filters_1x1, reduce_3x3, filters_3x3, reduce_5x5, filter
     return layers.Concatenate(name=f"{name}_concat")([branch_1x1, branch_3x3, branch_5x5, branch_pool])
 
 
+def transformer_encoder_block(x, *, heads, mlp_dim, dropout=0.0, name):
+    """Pre-norm encoder block: x + MHA(LN(x)), then x + MLP(LN(x))."""
+    width = x.shape[-1]
+    y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln1")(x)
+    y = layers.MultiHeadAttention(heads, width // heads, dropout=dropout, name=f"{name}_attention")(y, y)
+    x = layers.Add(name=f"{name}_add1")([x, layers.Dropout(dropout, name=f"{name}_dropout1")(y)])
+    y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln2")(x)
+    y = layers.Dense(mlp_dim, activation="gelu", name=f"{name}_mlp1")(y)
+    y = layers.Dense(width, name=f"{name}_mlp2")(layers.Dropout(dropout, name=f"{name}_dropout2")(y))
+    return layers.Add(name=f"{name}_add2")([x, layers.Dropout(dropout, name=f"{name}_dropout3")(y)])
+
+
+RECURRENT_LAYERS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
+
+
+def recurrent_stack(x, cell: str = "lstm", units: int = 64, *, depth: int = 1, bidirectional: bool = False,
+                    dropout: float = 0.0, recurrent_dropout: float = 0.0, return_sequences: bool = False,
+                    name: str = "rnn"):
+    """``depth`` recurrent layers (``{name}1``, ``{name}2``, ...); every layer but the last returns
+    sequences, the last one only if ``return_sequences``. Padded steps are skipped when ``x``
+    carries a Keras mask (an ``Embedding(mask_zero=True)`` or ``Masking`` before it)."""
+    if cell not in RECURRENT_LAYERS:
+        raise ValueError(f"cell must be one of {', '.join(RECURRENT_LAYERS)}, not {cell!r}")
+    for index in range(1, depth + 1):
+        layer = RECURRENT_LAYERS[cell](
+            units, return_sequences=return_sequences or index < depth, dropout=dropout,
+            recurrent_dropout=recurrent_dropout, name=f"{name}{index}",
+        )
+        if bidirectional:
+            layer = layers.Bidirectional(layer, name=f"{name}{index}_bidirectional")
+        x = layer(x)
+    return x
+
+
 def pooled_features(x, pooling: str | None, *, name="pool"):
     """Global average or max pooling for a headless backbone (``pooling=None`` keeps the map)."""
     if pooling == "avg":

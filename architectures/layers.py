@@ -22,18 +22,28 @@ class ClassToken(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_recipes")
 class PositionEmbedding(keras.layers.Layer):
-    """Adds a learned embedding per position to a fixed-length sequence (batch, n, d)."""
+    """Adds a learned embedding per position to a sequence (batch, n, d).
 
-    def __init__(self, initializer="random_normal", **kwargs):
+    Without ``max_length`` the sequence length is fixed by the input shape; with it, any length
+    up to ``max_length`` works (the first n position embeddings are used). Masks pass through.
+    """
+
+    def __init__(self, max_length: int | None = None, initializer="random_normal", **kwargs):
         super().__init__(**kwargs)
+        self.max_length = max_length
         self.initializer = keras.initializers.get(initializer)
+        self.supports_masking = True
 
     def build(self, input_shape):
-        self.embedding = self.add_weight(name="embedding", shape=(1, *input_shape[1:]),
+        length = self.max_length or input_shape[1]
+        if length is None:
+            raise ValueError("PositionEmbedding: the input has no fixed length; pass max_length=...")
+        self.embedding = self.add_weight(name="embedding", shape=(1, length, input_shape[-1]),
                                          initializer=self.initializer)
 
     def call(self, inputs):
-        return inputs + ops.cast(self.embedding, inputs.dtype)
+        return inputs + ops.cast(self.embedding[:, : ops.shape(inputs)[1]], inputs.dtype)
 
     def get_config(self):
-        return {**super().get_config(), "initializer": keras.initializers.serialize(self.initializer)}
+        return {**super().get_config(), "max_length": self.max_length,
+                "initializer": keras.initializers.serialize(self.initializer)}

@@ -38,27 +38,36 @@ class Entry:
     paper: str
     summary: str
     builder: Callable | None = None
+    inputs: str = "image"
 
 
 _entries: dict[str, Entry] = {}
 _builders_loaded = False
 
 
-def register(name: str, *, family: str, paper: str = "", min_input_size=None):
+INPUT_KINDS = ("image", "features", "tokens", "token_pairs")
+
+
+def register(name: str, *, family: str, paper: str = "", inputs: str = "image", min_input_size=None):
     """Decorator that registers a builder under ``name``.
 
-    ``name``, ``family`` and ``paper`` must be string literals: ``static_entries`` reads them
-    from the source without importing Keras. ``min_input_size`` (an int, or a function of the
+    ``name``, ``family``, ``paper`` and ``inputs`` must be string literals: ``static_entries``
+    reads them from the source without importing Keras. ``inputs`` says what the model takes:
+    ``image`` (height, width, channels), ``features`` (time, features) float sequences,
+    ``tokens`` (time,) integer ids with 0 as padding, or ``token_pairs`` (source and target ids). ``min_input_size`` (an int, or a function of the
     builder's keyword arguments returning one) is the smallest height and width that keeps
     every feature map at least 1x1; smaller inputs raise ``InputTooSmallError``.
     """
+
+    if inputs not in INPUT_KINDS:
+        raise ValueError(f"register({name!r}): inputs must be one of {', '.join(INPUT_KINDS)}")
 
     def decorator(builder: Callable) -> Callable:
         if name in _entries:
             raise ValueError(f"architecture {name!r} is registered twice")
         checked = builder if min_input_size is None else _with_size_check(builder, name, min_input_size)
         summary = (builder.__doc__ or "").strip().splitlines()[0] if builder.__doc__ else ""
-        _entries[name] = Entry(name, family, paper, summary, checked)
+        _entries[name] = Entry(name, family, paper, summary, checked, inputs)
         return checked
 
     return decorator
@@ -127,14 +136,16 @@ def get(name: str) -> Callable:
     return entry(name).builder
 
 
-def names(pattern: str = "*") -> list[str]:
-    """Sorted registered names matching a shell-style wildcard, e.g. ``"resnet*"``."""
+def names(pattern: str = "*", *, inputs: str | None = None) -> list[str]:
+    """Sorted registered names matching a shell-style wildcard, e.g. ``"resnet*"``, optionally
+    only those taking one kind of input (``inputs="tokens"``)."""
     _load_builders()
-    return sorted(n for n in _entries if fnmatch.fnmatchcase(n, pattern))
+    return sorted(n for n, e in _entries.items()
+                  if fnmatch.fnmatchcase(n, pattern) and inputs in (None, e.inputs))
 
 
-def entries(pattern: str = "*") -> list[Entry]:
-    return [entry(n) for n in names(pattern)]
+def entries(pattern: str = "*", *, inputs: str | None = None) -> list[Entry]:
+    return [entry(n) for n in names(pattern, inputs=inputs)]
 
 
 def build(architecture: str, /, **kwargs):
@@ -157,7 +168,7 @@ def static_entries() -> list[Entry]:
                     and getattr(decorator.func, "id", None) == "register"
                 ):
                     keywords = {k.arg: ast.literal_eval(k.value) for k in decorator.keywords
-                                if k.arg in ("family", "paper")}
+                                if k.arg in ("family", "paper", "inputs")}
                     docstring = ast.get_docstring(node) or ""
                     found.append(
                         Entry(
@@ -165,6 +176,7 @@ def static_entries() -> list[Entry]:
                             family=keywords["family"],
                             paper=keywords.get("paper", ""),
                             summary=docstring.splitlines()[0] if docstring else "",
+                            inputs=keywords.get("inputs", "image"),
                         )
                     )
     return sorted(found, key=lambda e: e.name)

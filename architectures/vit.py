@@ -3,21 +3,9 @@
 import keras
 from keras import layers
 
-from architectures.blocks import classifier_head
+from architectures.blocks import classifier_head, transformer_encoder_block
 from architectures.layers import ClassToken, PositionEmbedding
 from architectures.registry import register
-
-
-def transformer_encoder_block(x, *, heads, mlp_dim, dropout=0.0, name):
-    """Pre-norm encoder block: x + MHA(LN(x)), then x + MLP(LN(x))."""
-    width = x.shape[-1]
-    y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln1")(x)
-    y = layers.MultiHeadAttention(heads, width // heads, dropout=dropout, name=f"{name}_attention")(y, y)
-    x = layers.Add(name=f"{name}_add1")([x, layers.Dropout(dropout, name=f"{name}_dropout1")(y)])
-    y = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ln2")(x)
-    y = layers.Dense(mlp_dim, activation="gelu", name=f"{name}_mlp1")(y)
-    y = layers.Dense(width, name=f"{name}_mlp2")(layers.Dropout(dropout, name=f"{name}_dropout2")(y))
-    return layers.Add(name=f"{name}_add2")([x, layers.Dropout(dropout, name=f"{name}_dropout3")(y)])
 
 
 @register("vit", family="vit", paper="Dosovitskiy et al. 2020, arXiv:2010.11929",

@@ -36,7 +36,8 @@ _LAZY = {
     "load_exported": ("recipes.saved_models", "load"),
     "fine_tune": ("recipes.transfer", "fine_tune"),
 }
-_SUBMODULES = {"data", "saved_models", "training", "runner", "inference", "cli", "idx", "catalog", "config", "transfer"}
+_SUBMODULES = {"data", "saved_models", "training", "runner", "tasks", "inference", "cli", "idx", "catalog",
+               "config", "transfer", "text", "timeseries"}
 
 
 def __getattr__(name):

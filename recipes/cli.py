@@ -35,9 +35,9 @@ def cmd_list(args) -> int:
     print(_table(recipe_rows, ("name", "dataset", "architecture", "documented", "description")))
     import fnmatch
 
-    arch_rows = [(e.name, e.family, e.paper) for e in static_entries() if fnmatch.fnmatchcase(e.name, args.pattern)]
+    arch_rows = [(e.name, e.family, e.inputs, e.paper) for e in static_entries() if fnmatch.fnmatchcase(e.name, args.pattern)]
     print("\nArchitectures (architectures.build(NAME, ...))\n")
-    print(_table(arch_rows, ("name", "family", "reference")))
+    print(_table(arch_rows, ("name", "family", "inputs", "reference")))
     return 0
 
 

@@ -36,6 +36,8 @@ class Recipe:
     description: str
     expected: dict[str, float]
     architecture_kwargs: dict = field(default_factory=dict)
+    task: str = "classification"
+    data_options: dict = field(default_factory=dict)
     optimizer: str = "adam"
     learning_rate: float = 1e-3
     schedule: str = "constant"

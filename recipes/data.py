@@ -66,6 +66,7 @@ class DatasetInfo:
     num_train: int
     num_validation: int
     num_test: int
+    extras: dict = field(default_factory=dict)  # what a task needs besides (vocabulary, window, ...)
 
 
 @dataclass

@@ -26,33 +26,42 @@ def versions(model_dir) -> list[int]:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def export(model, name: str, *, export_dir="saved_models", input_name: str = "inputs",
-           output_name: str = "outputs", metadata: dict | None = None) -> Path:
+def export(model, name: str, *, export_dir="saved_models", input_name: str | None = None,
+           output_name: str = "outputs", metadata: dict | None = None, endpoint=None,
+           input_signature=None, extra_endpoints: dict | None = None, track=()) -> Path:
     """Write ``model`` as the next integer version of ``name``; returns the version folder.
 
-    The ``serving_default`` signature takes one float32 tensor named ``input_name`` with the
-    model's input shape and returns ``{output_name: model(x)}``.
+    By default the ``serving_default`` signature takes the model's own inputs (named after its
+    ``keras.Input`` layers, or ``input_name`` for a single-input model) and returns
+    ``{output_name: model(inputs)}``. A task that serves something else (raw strings in,
+    generated text out) passes ``endpoint``, a function returning a dict of tensors, with its
+    ``input_signature`` (``tf.TensorSpec`` objects whose names become the input names).
+    ``extra_endpoints`` maps more signature names to ``(function, input_signature)``; ``track``
+    lists layers or lookup tables the endpoints use besides ``model``.
     """
     import keras
     import tensorflow as tf
 
     if not _VALID_NAME.match(name):
         raise ConfigError(f"export name {name!r} must be letters, digits, '_', '.' or '-'")
+    if endpoint is None:
+        endpoint, input_signature = _model_endpoint(model, input_name, output_name)
+    endpoints = {SIGNATURE: (endpoint, list(input_signature)), **(extra_endpoints or {})}
     model_dir = Path(export_dir) / name
     model_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=model_dir))
     try:
         archive = keras.export.ExportArchive()
         archive.track(model)
-        spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=input_name)
-
-        def serve(inputs):
-            return {output_name: model(inputs, training=False)}
-
-        archive.add_endpoint(SIGNATURE, serve, input_signature=[spec])
+        for resource in track:
+            archive.track(resource)
+        signatures = {}
+        for signature_name, (function, specs) in endpoints.items():
+            archive.add_endpoint(signature_name, function, input_signature=list(specs))
+            signatures[signature_name] = _describe(tf.function(function).get_concrete_function(*specs), specs)
         archive.write_out(str(staging / "model"), verbose=False)
         (staging / "model" / "metadata.json").write_text(json.dumps(
-            _metadata(model, name, input_name, output_name, metadata or {}), indent=2, default=str))
+            _metadata(model, name, signatures, metadata or {}), indent=2, default=str))
         while True:
             version = (versions(model_dir) or [0])[-1] + 1
             target = model_dir / str(version)
@@ -67,15 +76,42 @@ def export(model, name: str, *, export_dir="saved_models", input_name: str = "in
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _metadata(model, name, input_name, output_name, extra) -> dict:
+def _model_endpoint(model, input_name, output_name):
+    import tensorflow as tf
+
+    if input_name is not None and len(model.inputs) != 1:
+        raise ConfigError(f"input_name={input_name!r} only applies to a single-input model; "
+                          f"this one has inputs {[i.name for i in model.inputs]}")
+    specs = [tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=input_name or tensor.name)
+             for tensor in model.inputs]
+
+    def serve(*inputs):
+        return {output_name: model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)}
+
+    return serve, specs
+
+
+def _describe(concrete, specs) -> dict:
+    def shape(tensor_shape):
+        return None if tensor_shape.rank is None else list(tensor_shape)
+
+    return {
+        "inputs": {spec.name: {"dtype": spec.dtype.name, "shape": shape(spec.shape)} for spec in specs},
+        "outputs": {key: {"dtype": value.dtype.name, "shape": shape(value.shape)}
+                    for key, value in concrete.structured_outputs.items()},
+    }
+
+
+def _metadata(model, name, signatures, extra) -> dict:
     import keras
     import tensorflow as tf
 
     return {
         "name": name,
         "signature": SIGNATURE,
-        "inputs": {input_name: {"dtype": "float32", "shape": [None, *model.input_shape[1:]]}},
-        "outputs": {output_name: {"dtype": "float32", "shape": list(model.output_shape)}},
+        "inputs": signatures[SIGNATURE]["inputs"],
+        "outputs": signatures[SIGNATURE]["outputs"],
+        "signatures": signatures,
         "parameters": int(model.count_params()),
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
