@@ -6,7 +6,15 @@ from keras import ops
 
 @keras.saving.register_keras_serializable(package="keras_recipes")
 class ClassToken(keras.layers.Layer):
-    """Prepends one learned token to a sequence: (batch, n, d) -> (batch, n + 1, d)."""
+    """Prepends one learned token to a sequence: (batch, n, d) -> (batch, n + 1, d).
+
+    A padding mask gains one unmasked position for the token, so attention and masked pooling
+    always have at least one position to use, even for an all-padding input.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
 
     def build(self, input_shape):
         self.token = self.add_weight(name="token", shape=(1, 1, input_shape[-1]), initializer="zeros")
@@ -14,6 +22,11 @@ class ClassToken(keras.layers.Layer):
     def call(self, inputs):
         token = ops.broadcast_to(ops.cast(self.token, inputs.dtype), (ops.shape(inputs)[0], 1, ops.shape(inputs)[-1]))
         return ops.concatenate([token, inputs], axis=1)
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None:
+            return None
+        return ops.concatenate([ops.ones_like(mask[:, :1]), mask], axis=1)
 
     def compute_output_shape(self, input_shape):
         length = None if input_shape[1] is None else input_shape[1] + 1

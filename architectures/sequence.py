@@ -10,7 +10,7 @@ import keras
 from keras import layers
 
 from architectures.blocks import RECURRENT_LAYERS, classifier_head, recurrent_stack, transformer_encoder_block
-from architectures.layers import PositionEmbedding
+from architectures.layers import ClassToken, PositionEmbedding
 from architectures.registry import register
 
 TEXT_ENCODERS = (*RECURRENT_LAYERS, "bilstm", "conv1d", "transformer")
@@ -66,12 +66,13 @@ def _text_encoder(x, encoder, *, units, depth, dropout, recurrent_dropout, filte
         return recurrent_stack(x, cell, units, depth=depth, bidirectional=encoder == "bilstm",
                                dropout=dropout, recurrent_dropout=recurrent_dropout, name=encoder)
     if encoder == "conv1d":
-        # Kim 2014: parallel n-gram filters, max over time. Convolutions ignore the padding mask.
+        # Kim 2014: parallel n-gram filters, max over time.
         branches = [layers.GlobalMaxPooling1D(name=f"conv{k}_max")(
             layers.Conv1D(filters, k, padding="same", activation="relu", name=f"conv{k}")(x))
             for k in kernel_sizes]
         return branches[0] if len(branches) == 1 else layers.Concatenate(name="ngram_features")(branches)
     x = PositionEmbedding(max_length, name="position_embedding")(x)
+    x = ClassToken(name="class_token")(x)
     for index in range(1, depth + 1):
         x = transformer_encoder_block(x, heads=heads, mlp_dim=mlp_dim, dropout=dropout, name=f"encoder{index}")
     x = layers.LayerNormalization(epsilon=1e-6, name="encoder_norm")(x)
@@ -83,19 +84,20 @@ def text_classifier(input_shape=(None,), num_classes=2, *, include_top=True, cla
                     vocabulary_size=20000, embedding_dim=128, encoder="bilstm", units=64, depth=1,
                     dropout=0.5, recurrent_dropout=0.0, filters=100, kernel_sizes=(3, 4, 5), heads=4,
                     mlp_dim=128, max_length=256, name="text_classifier") -> keras.Model:
-    """Token ids -> embedding (0 = padding, masked) -> encoder -> dropout -> head.
+    """Token ids -> embedding (0 = padding, masked except for conv1d) -> encoder -> dropout -> head.
 
     ``encoder``: ``simple_rnn``, ``lstm``, ``gru``, ``bilstm`` (``units``, ``depth``, dropouts),
     ``conv1d`` (Kim's n-gram filters: ``filters`` per size in ``kernel_sizes``, max over time) or
-    ``transformer`` (learned positions for up to ``max_length`` tokens, ``depth`` pre-norm blocks
-    of ``heads`` heads, mean pooling over unmasked tokens).
+    ``transformer`` (learned positions for up to ``max_length`` tokens, a class token, ``depth``
+    pre-norm blocks of ``heads`` heads, mean pooling over the class token and unmasked tokens).
     """
     if encoder not in TEXT_ENCODERS:
         raise ValueError(f"text_classifier: encoder must be one of {', '.join(TEXT_ENCODERS)}, not {encoder!r}")
     if encoder == "transformer" and embedding_dim % heads:
         raise ValueError(f"text_classifier: embedding_dim ({embedding_dim}) must be divisible by heads ({heads})")
     inputs = keras.Input(input_shape, dtype="int32", name="token_ids")
-    x = layers.Embedding(vocabulary_size, embedding_dim, mask_zero=True, name="embedding")(inputs)
+    # Convolutions cannot use a padding mask, so conv1d's embedding makes none.
+    x = layers.Embedding(vocabulary_size, embedding_dim, mask_zero=encoder != "conv1d", name="embedding")(inputs)
     x = _text_encoder(x, encoder, units=units, depth=depth, dropout=dropout if encoder == "transformer" else 0.0,
                       recurrent_dropout=recurrent_dropout, filters=filters, kernel_sizes=kernel_sizes,
                       heads=heads, mlp_dim=mlp_dim, max_length=max_length)

@@ -134,3 +134,119 @@ register_recipe(Recipe(
     augmentation={"crop_padding": 4, "flip": "horizontal"},
     callbacks={**DEFAULT_CALLBACKS, "early_stopping": {"monitor": "val_loss", "patience": 20}},
 ))
+
+# --- text and symbol sequences (recipes.text) ---
+
+MR_ENCODERS = {
+    "simple_rnn": {"units": 64},
+    "lstm": {"units": 64},
+    "gru": {"units": 64},
+    "bilstm": {"units": 64},
+    "conv1d": {"filters": 100, "kernel_sizes": (3, 4, 5)},
+    "transformer": {"depth": 2, "heads": 4, "mlp_dim": 128},
+}
+for encoder, encoder_kwargs in MR_ENCODERS.items():
+    register_recipe(Recipe(
+        name=f"mr_sentiment_{encoder}",
+        dataset="mr_polarity",
+        architecture="text_classifier",
+        task="text_classification",
+        description=f"MR sentence polarity from raw strings: TextVectorization -> embedding -> {encoder} encoder.",
+        expected={"accuracy": 0.75},
+        architecture_kwargs={"encoder": encoder, "embedding_dim": 128, "dropout": 0.5, **encoder_kwargs},
+        data_options={"max_tokens": 20000, "sequence_length": 64},
+        batch_size=64,
+        epochs=10,
+        callbacks={**DEFAULT_CALLBACKS, "early_stopping": {"monitor": "val_loss", "patience": 2}},
+        plots=(),
+    ))
+
+register_recipe(Recipe(
+    name="shakespeare_char_lstm",
+    dataset="tiny_shakespeare",
+    architecture="char_lm",
+    task="language_model",
+    description="Character-level LSTM language model on Tiny Shakespeare; exports a text generator.",
+    expected={"nats_per_char": 1.60},
+    architecture_kwargs={"cell": "lstm", "units": 512, "depth": 1, "embedding_dim": 64},
+    data_options={"sequence_length": 100, "validation_fraction": 0.1},
+    learning_rate=2e-3,
+    schedule="cosine",
+    batch_size=64,
+    epochs=10,
+    plots=(),
+))
+
+register_recipe(Recipe(
+    name="addition_seq2seq",
+    dataset="addition",
+    architecture="seq2seq",
+    task="seq2seq",
+    description="LSTM encoder-decoder with Luong attention answering '123+45' with '168' from the raw string.",
+    expected={"exact_match": 0.99},
+    architecture_kwargs={"units": 128, "embedding_dim": 32, "attention": "luong"},
+    data_options={"digits": 3, "num_train": 50000, "num_test": 5000},
+    learning_rate=2e-3,
+    schedule="cosine",
+    batch_size=128,
+    epochs=30,
+    plots=(),
+))
+
+# --- time series (recipes.timeseries) ---
+
+FORECAST_CALLBACKS = {**DEFAULT_CALLBACKS, "early_stopping": {"monitor": "val_loss", "patience": 15}}
+
+register_recipe(Recipe(
+    name="sine_forecast",
+    dataset="sine",
+    architecture="forecaster",
+    task="forecast",
+    description="One step ahead on a noisy sine (period 24, noise sd 0.1, 1200 steps) with an LSTM, "
+                "against the last-value and one-period-ago forecasts on the held-out tail.",
+    expected={"mae": 0.0, "naive_mae": 0.0, "seasonal_naive_mae": 0.0},
+    architecture_kwargs={"encoder": "lstm", "units": 32},
+    data_options={"window": 24, "horizon": 1, "season": 24, "length": 1200, "period": 24, "noise": 0.1},
+    loss="mse",
+    metrics=("mae",),
+    batch_size=32,
+    epochs=30,
+    validation_split=0.15,
+    callbacks=FORECAST_CALLBACKS,
+    plots=("forecast",),
+))
+
+register_recipe(Recipe(
+    name="sunspots_forecast",
+    dataset="sunspots",
+    architecture="forecaster",
+    task="forecast",
+    description="Next year's sunspot number (statsmodels, 1700-2008) from the last 24 years with an LSTM, "
+                "against last year's value and the value one 11-year cycle ago.",
+    expected={"mae": 0.0, "naive_mae": 0.0, "seasonal_naive_mae": 0.0},
+    architecture_kwargs={"encoder": "lstm", "units": 32},
+    data_options={"window": 24, "horizon": 1, "season": 11},
+    loss="mse",
+    metrics=("mae",),
+    batch_size=16,
+    epochs=100,
+    validation_split=0.15,
+    callbacks=FORECAST_CALLBACKS,
+    plots=("forecast",),
+))
+
+for cell in ("simple_rnn", "lstm"):
+    register_recipe(Recipe(
+        name=f"parity_tagger_{cell}",
+        dataset="parity",
+        architecture="sequence_tagger",
+        task="tagging",
+        description=f"Running parity of random bits (length 50), one label per step, with a {cell} tagger.",
+        expected={"accuracy": 0.0, "last_position_accuracy": 0.0},
+        architecture_kwargs={"cell": cell, "units": 32},
+        data_options={"length": 50, "num_train": 4000, "num_test": 1000},
+        batch_size=64,
+        epochs=20,
+        learning_rate=3e-3,
+        plots=(),
+    ))

@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+TEXT_SLICES_DIR = Path(__file__).resolve().parent / "data"  # excerpts of MR and Tiny Shakespeare
 
 
 @pytest.fixture(scope="session")
@@ -55,4 +56,10 @@ def small_cifar10_dir(tmp_path_factory):
 @pytest.fixture
 def data_dir_for(small_mnist_dir, small_cifar10_dir):
     """The test's offline data folder for datasets that have no offline copy here, else None."""
-    return {"mnist": small_mnist_dir, "cifar10": small_cifar10_dir}.get
+    return {"mnist": small_mnist_dir, "cifar10": small_cifar10_dir, "mr_polarity": TEXT_SLICES_DIR,
+            "tiny_shakespeare": TEXT_SLICES_DIR}.get
+
+
+@pytest.fixture(scope="session")
+def text_data_dir():
+    return TEXT_SLICES_DIR

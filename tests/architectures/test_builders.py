@@ -1,4 +1,5 @@
-"""Every registered builder, tested by being registered."""
+"""Every registered image builder, tested by being registered (sequence builders:
+test_sequence_builders.py)."""
 
 import keras
 import numpy as np
@@ -20,7 +21,10 @@ def _outputs(model, x):
     return keras.ops.convert_to_numpy(model(x, training=False))
 
 
-@pytest.fixture(scope="module", params=architectures.names())
+IMAGE_BUILDERS = architectures.names(inputs="image")
+
+
+@pytest.fixture(scope="module", params=IMAGE_BUILDERS)
 def built(request):
     """(name, model at 32x32x3 with 3 classes), built once per builder for the checks below."""
     model = architectures.build(request.param, input_shape=SMALL, num_classes=3)
@@ -28,7 +32,7 @@ def built(request):
     keras.backend.clear_session()
 
 
-@pytest.mark.parametrize("name", architectures.names())
+@pytest.mark.parametrize("name", IMAGE_BUILDERS)
 @pytest.mark.parametrize("input_shape", SMALL_INPUTS)
 def test_builds_uncompiled_functional_model_with_right_output(name, input_shape):
     model = architectures.build(name, input_shape=input_shape, num_classes=7, name=f"my_{name}")
@@ -40,7 +44,7 @@ def test_builds_uncompiled_functional_model_with_right_output(name, input_shape)
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", architectures.names())
+@pytest.mark.parametrize("name", IMAGE_BUILDERS)
 def test_logits_and_headless_backbone(name):
     logits = architectures.build(name, input_shape=SMALL, num_classes=5, classifier_activation=None)
     assert not np.allclose(_outputs(logits, _sample(SMALL)[:2]).sum(axis=-1), 1.0)
