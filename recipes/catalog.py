@@ -137,22 +137,23 @@ register_recipe(Recipe(
 
 # --- text and symbol sequences (recipes.text) ---
 
+# encoder -> (its options, the test accuracy measured by benchmarks/recipe_results.py, rounded down)
 MR_ENCODERS = {
-    "simple_rnn": {"units": 64},
-    "lstm": {"units": 64},
-    "gru": {"units": 64},
-    "bilstm": {"units": 64},
-    "conv1d": {"filters": 100, "kernel_sizes": (3, 4, 5)},
-    "transformer": {"depth": 2, "heads": 4, "mlp_dim": 128},
+    "simple_rnn": ({"units": 64}, 0.68),
+    "lstm": ({"units": 64}, 0.76),
+    "gru": ({"units": 64}, 0.75),
+    "bilstm": ({"units": 64}, 0.76),
+    "conv1d": ({"filters": 100, "kernel_sizes": (3, 4, 5)}, 0.78),
+    "transformer": ({"depth": 2, "heads": 4, "mlp_dim": 128}, 0.74),
 }
-for encoder, encoder_kwargs in MR_ENCODERS.items():
+for encoder, (encoder_kwargs, measured) in MR_ENCODERS.items():
     register_recipe(Recipe(
         name=f"mr_sentiment_{encoder}",
         dataset="mr_polarity",
         architecture="text_classifier",
         task="text_classification",
         description=f"MR sentence polarity from raw strings: TextVectorization -> embedding -> {encoder} encoder.",
-        expected={"accuracy": 0.75},
+        expected={"accuracy": measured},
         architecture_kwargs={"encoder": encoder, "embedding_dim": 128, "dropout": 0.5, **encoder_kwargs},
         data_options={"max_tokens": 20000, "sequence_length": 64},
         batch_size=64,
@@ -204,7 +205,9 @@ register_recipe(Recipe(
     task="forecast",
     description="One step ahead on a noisy sine (period 24, noise sd 0.1, 1200 steps) with an LSTM, "
                 "against the last-value and one-period-ago forecasts on the held-out tail.",
-    expected={"mae": 0.0, "naive_mae": 0.0, "seasonal_naive_mae": 0.0},
+    # Measured (benchmarks/forecasting.py): 0.46x the naive and 0.81x the seasonal-naive MAE; the
+    # noise alone puts the floor near 0.08 (0.1 * sqrt(2 / pi)).
+    expected={"mae": 0.091, "naive_mae": 0.197, "seasonal_naive_mae": 0.112},
     architecture_kwargs={"encoder": "lstm", "units": 32},
     data_options={"window": 24, "horizon": 1, "season": 24, "length": 1200, "period": 24, "noise": 0.1},
     loss="mse",
@@ -223,7 +226,9 @@ register_recipe(Recipe(
     task="forecast",
     description="Next year's sunspot number (statsmodels, 1700-2008) from the last 24 years with an LSTM, "
                 "against last year's value and the value one 11-year cycle ago.",
-    expected={"mae": 0.0, "naive_mae": 0.0, "seasonal_naive_mae": 0.0},
+    # Measured (benchmarks/forecasting.py): 0.57x the naive and 0.50x the seasonal-naive MAE on
+    # the 46 held-out years 1963-2008; early stopping ends it after about 40 epochs.
+    expected={"mae": 12.8, "naive_mae": 22.5, "seasonal_naive_mae": 25.8},
     architecture_kwargs={"encoder": "lstm", "units": 32},
     data_options={"window": 24, "horizon": 1, "season": 11},
     loss="mse",

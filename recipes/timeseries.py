@@ -63,9 +63,8 @@ def load_series(name: str, options: dict, seed: int = 0) -> tuple[np.ndarray, np
     """``(values (time, features), time labels, source)`` for a named series."""
     if name == "sine":
         settings = {key: options.get(key, default) for key, default in SINE_DEFAULTS.items()}
-        values = sine_series(**settings, seed=seed)
-        return values, np.arange(len(values)), "generated ({length} steps of a sine with period {period} " \
-                                                "and noise {noise})".format(**settings)
+        source = "generated ({length} steps of a sine with period {period} and noise {noise})".format(**settings)
+        return sine_series(**settings, seed=seed), np.arange(settings["length"]), source
     if name == "sunspots":
         values, years = sunspots_series()
         return values, years, "statsmodels sunspots (yearly, 1700-2008)"
@@ -154,7 +153,7 @@ def forecast(model, series, horizon: int | None = None) -> np.ndarray:
 
     Returns (horizon,) for a 1-D series with one target, else (horizon, targets). ``horizon``
     defaults to the model's; a longer one feeds forecasts back in as inputs, which needs a model
-    that forecasts every feature it reads.
+    that forecasts every feature it reads, in order.
     """
     predict, window, features, model_horizon, targets = _forecaster_parts(model)
     series = np.asarray(series, np.float32)
@@ -168,6 +167,8 @@ def forecast(model, series, horizon: int | None = None) -> np.ndarray:
     if len(series) < window:
         raise InputError(f"the series has {len(series)} values but the model needs a window of {window}")
     horizon = model_horizon if horizon is None else int(horizon)
+    if horizon < 1:
+        raise InputError(f"horizon must be at least 1, not {horizon}")
     if horizon > model_horizon and targets != features:
         raise InputError(f"the model forecasts {model_horizon} step(s) of {targets} of its {features} "
                          f"features, so it cannot feed its forecasts back in to reach horizon {horizon}")
@@ -343,8 +344,11 @@ class Tagging(Task):
             raise UnknownNameError(f"unknown tagging dataset {recipe.dataset!r}; the tagging task knows parity")
         options = recipe.data_options
         length = int(options.get("length", 50))
-        num_train = min(int(options.get("num_train", 4000)), recipe.train_limit or np.iinfo(int).max)
-        num_test = min(int(options.get("num_test", 1000)), recipe.test_limit or np.iinfo(int).max)
+        num_train, num_test = int(options.get("num_train", 4000)), int(options.get("num_test", 1000))
+        if recipe.train_limit:
+            num_train = min(num_train, recipe.train_limit)
+        if recipe.test_limit:
+            num_test = min(num_test, recipe.test_limit)
         x_train = random_bits(num_train, length, recipe.seed)
         x_test = random_bits(num_test, length, PARITY_TEST_SEED)
         raw = datasets.RawData(x_train, parity_labels(x_train), x_test, parity_labels(x_test),
