@@ -247,7 +247,11 @@ for cell in ("simple_rnn", "lstm"):
         architecture="sequence_tagger",
         task="tagging",
         description=f"Running parity of random bits (length 50), one label per step, with a {cell} tagger.",
-        expected={"accuracy": 0.0, "last_position_accuracy": 0.0},
+        # Measured at these settings (seed 0): both cells 100% per step and at the last position.
+        # The simple RNN is fragile: with seed 1 it solved length 50 only at epoch 19 and diverged
+        # at epoch 20 (early stopping here restores the best epoch), and at length 200 it stays at
+        # chance while the LSTM reaches 100% (benchmarks/parity.py).
+        expected={"accuracy": 1.0, "last_position_accuracy": 1.0},
         architecture_kwargs={"cell": cell, "units": 32},
         data_options={"length": 50, "num_train": 4000, "num_test": 1000},
         batch_size=64,

@@ -63,6 +63,7 @@ def run(name: str | config.Recipe, *, data_dir=None, export_dir="saved_models", 
     if export:
         result.export_path = task.export(recipe, model, data, export_dir=export_dir, metadata=summary)
         log.info("%s: exported to %s", recipe.name, result.export_path)
+    run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "result.json").write_text(json.dumps(
         {**summary, "export_path": str(result.export_path) if result.export_path else None}, indent=2, default=str))
     return result
