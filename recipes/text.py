@@ -224,9 +224,10 @@ def make_generator(model: keras.Model, vocabulary) -> tf.types.experimental.Gene
                                            message=f"length must be at most {MAX_GENERATION_LENGTH}"),
             tf.debugging.assert_positive(temperature, message="temperature must be greater than 0"),
         ]
-        with tf.control_dependencies(checks):
-            prompt_ids = tf.cast(to_ids(tf.strings.unicode_split(tf.strings.join(["\n", prompt]), "UTF-8")),
-                                 tf.int32).to_tensor()
+        with tf.control_dependencies(checks):  # everything downstream waits for the checks
+            length, temperature, prompt = tf.identity(length), tf.identity(temperature), tf.identity(prompt)
+        prompt_ids = tf.cast(to_ids(tf.strings.unicode_split(tf.strings.join(["\n", prompt]), "UTF-8")),
+                             tf.int32).to_tensor()
         batch = tf.shape(prompt_ids)[0]
         states = [[tf.zeros((batch, size_)) for size_ in tf.nest.flatten(layer.cell.state_size)]
                   for layer in recurrent]
