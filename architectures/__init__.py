@@ -25,6 +25,8 @@ from architectures.registry import (  # noqa: E402
     min_input_size,
     names,
     register,
+    register_search_space,
+    search_space,
     static_entries,
 )
 
@@ -38,5 +40,7 @@ __all__ = [
     "min_input_size",
     "names",
     "register",
+    "register_search_space",
+    "search_space",
     "static_entries",
 ]

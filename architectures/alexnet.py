@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from architectures.blocks import classifier_head
-from architectures.registry import register
+from architectures.registry import register, register_search_space
 
 
 @register("alexnet", family="alexnet",
@@ -39,3 +39,8 @@ def alexnet(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, cl
             x = layers.Dense(4096, activation="relu", name=f"fc{index}")(x)
         x = classifier_head(x, num_classes, classifier_activation)
     return keras.Model(inputs, x, name=name)
+
+
+@register_search_space("alexnet")
+def alexnet_search_space(hp) -> dict:
+    return {"dropout": hp.Float("dropout", 0.2, 0.7, step=0.1, default=0.5)}

@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from architectures.blocks import classifier_head, conv_bn_act, dense_bn_act
-from architectures.registry import register
+from architectures.registry import register, register_search_space
 
 
 @register("mnist_cnn", family="cnn",
@@ -24,3 +24,14 @@ def mnist_cnn(input_shape=(28, 28, 1), num_classes=10, *, include_top=True,
     if include_top:
         x = classifier_head(x, num_classes, classifier_activation)
     return keras.Model(inputs, x, name=name)
+
+
+@register_search_space("cnn")
+def cnn_search_space(hp) -> dict:
+    return {
+        "filters": (hp.Choice("filters1", [16, 32, 64], default=32), hp.Choice("filters2", [32, 64], default=32)),
+        "kernel_size": hp.Choice("kernel_size", [3, 5], default=3),
+        "dense_units": hp.Choice("dense_units", [64, 128, 256], default=128),
+        "dropout": hp.Float("dropout", 0.0, 0.5, step=0.05, default=0.25),
+        "head_dropout": hp.Float("head_dropout", 0.0, 0.6, step=0.1, default=0.5),
+    }

@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from architectures.blocks import classifier_head, dense_bn_act, weight_penalty
-from architectures.registry import register
+from architectures.registry import register, register_search_space
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid")
 
@@ -45,3 +45,19 @@ def mlp(input_shape=(28, 28, 1), num_classes=10, *, include_top=True,
     if include_top:
         x = classifier_head(x, num_classes, classifier_activation, kernel_regularizer=penalty)
     return keras.Model(inputs, x, name=name)
+
+
+@register_search_space("linear")
+def linear_search_space(hp) -> dict:
+    return {"l2": hp.Choice("l2", [0.0, 1e-5, 1e-4, 1e-3], default=0.0)}
+
+
+@register_search_space("mlp")
+def mlp_search_space(hp) -> dict:
+    depth = hp.Int("hidden_layers", 1, 3, default=2)
+    return {
+        "hidden_units": (hp.Choice("units", [64, 128, 256, 512], default=256),) * depth,
+        "activation": hp.Choice("activation", ["relu", "gelu", "elu"], default="relu"),
+        "batch_norm": hp.Boolean("batch_norm", default=False),
+        "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.2),
+    }

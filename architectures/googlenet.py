@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from architectures.blocks import classifier_head, conv_bn_act, inception_module, pooled_features
-from architectures.registry import register
+from architectures.registry import register, register_search_space
 
 # Table 1 of the paper: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)
 INCEPTION = {
@@ -61,3 +61,9 @@ def googlenet(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, 
     x = layers.Dropout(dropout, name="head_dropout")(x)
     outputs = classifier_head(x, num_classes, classifier_activation)
     return keras.Model(inputs, [outputs, *auxiliary] if auxiliary else outputs, name=name)
+
+
+@register_search_space("inception")
+def googlenet_search_space(hp) -> dict:
+    return {"batch_norm": hp.Boolean("batch_norm", default=True),
+            "dropout": hp.Float("dropout", 0.2, 0.6, step=0.1, default=0.4)}

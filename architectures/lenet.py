@@ -4,7 +4,7 @@ import keras
 from keras import layers
 
 from architectures.blocks import classifier_head
-from architectures.registry import register
+from architectures.registry import register, register_search_space
 
 _POOLS = {"average": layers.AveragePooling2D, "max": layers.MaxPooling2D}
 
@@ -35,7 +35,7 @@ def lenet5(input_shape=(32, 32, 1), num_classes=10, *, include_top=True, classif
 
 @register("lenet", family="lenet", paper="Caffe LeNet tutorial (after LeCun et al. 1998)", min_input_size=16)
 def lenet(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, classifier_activation="softmax",
-          name="lenet") -> keras.Model:
+          fc_units=500, name="lenet") -> keras.Model:
     """conv20-5x5 -> max-pool -> conv50-5x5 -> max-pool -> fc500 -> classes: 431,080 parameters at 28x28."""
     inputs = keras.Input(input_shape, name="inputs")
     x = layers.Conv2D(20, 5, name="conv1")(inputs)
@@ -43,7 +43,18 @@ def lenet(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, classifi
     x = layers.Conv2D(50, 5, name="conv2")(x)
     x = layers.MaxPooling2D(2, name="pool2")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dense(500, activation="relu", name="fc1")(x)
+    x = layers.Dense(fc_units, activation="relu", name="fc1")(x)
     if include_top:
         x = classifier_head(x, num_classes, classifier_activation)
     return keras.Model(inputs, x, name=name)
+
+
+@register_search_space("lenet5")
+def lenet5_search_space(hp) -> dict:
+    return {"activation": hp.Choice("activation", ["tanh", "relu"], default="tanh"),
+            "pooling": hp.Choice("pooling", ["average", "max"], default="average")}
+
+
+@register_search_space("lenet")
+def lenet_search_space(hp) -> dict:
+    return {"fc_units": hp.Choice("fc_units", [128, 256, 500, 1024], default=500)}

@@ -42,6 +42,7 @@ class Entry:
 
 
 _entries: dict[str, Entry] = {}
+_search_spaces: dict[str, Callable] = {}
 _builders_loaded = False
 
 
@@ -93,6 +94,38 @@ def _with_size_check(builder: Callable, name: str, min_input_size) -> Callable:
 
     checked.min_input_size = min_input_size
     return checked
+
+
+def register_search_space(*names: str):
+    """Decorator declaring a keras-tuner search space: ``space(hp) -> dict`` of builder keyword
+    arguments drawn from ``hp`` (a ``keras_tuner.HyperParameters``, used only through its
+    methods, so this package never imports keras-tuner). Each name is a family, which covers all
+    its architectures, or one architecture, which takes precedence over its family's space."""
+
+    def decorator(space: Callable) -> Callable:
+        for name in names:
+            if name in _search_spaces:
+                raise ValueError(f"search space for {name!r} is registered twice")
+            _search_spaces[name] = space
+        return space
+
+    return decorator
+
+
+def search_space(name: str) -> Callable:
+    """The search space for architecture ``name``: its own, or else its family's."""
+    family = entry(name).family
+    for key in (name, family):
+        if key in _search_spaces:
+            return _search_spaces[key]
+    raise LookupError(f"architecture {name!r} (family {family!r}) declares no search space; "
+                      f"add one with @register_search_space({family!r}) next to its builder")
+
+
+def search_spaces() -> dict[str, Callable]:
+    """Every declared search space, by the family or architecture name it was declared for."""
+    _load_builders()
+    return dict(_search_spaces)
 
 
 def min_input_size(name: str, **kwargs) -> int:

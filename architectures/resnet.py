@@ -5,7 +5,7 @@ import keras
 from keras import layers
 
 from architectures.blocks import bn_act, classifier_head, conv_bn_act, pooled_features, residual_block
-from architectures.registry import register
+from architectures.registry import register, register_search_space
 
 _IMAGENET = {  # depth -> (blocks per stage, bottleneck)
     18: ((2, 2, 2, 2), False),
@@ -150,3 +150,25 @@ def se_resnet50(input_shape=(224, 224, 3), num_classes=1000, **options) -> keras
     """SE-ResNet-50: 28,088,024 trainable parameters with conv_bias=False, as timm's seresnet50
     (25,557,032 for ResNet-50 plus 2,530,992 in the squeeze-excitation gates)."""
     return _imagenet(50, "se_resnet50", input_shape, num_classes, {"se_ratio": 16, **options})
+
+
+@register_search_space("resnet")
+def resnet_search_space(hp) -> dict:
+    """Block ordering and squeeze-excitation (ratio 0 = none), which every ResNet takes."""
+    se_ratio = hp.Choice("se_ratio", [0, 8, 16], default=0)
+    return {"preact": hp.Boolean("preact", default=False), "se_ratio": se_ratio or None}
+
+
+@register_search_space("resnet20", "resnet32", "resnet44", "resnet56", "resnet110")
+def cifar_resnet_search_space(hp) -> dict:
+    return {**resnet_search_space(hp), "width": hp.Choice("width", [8, 16, 32], default=16)}
+
+
+@register_search_space("se_resnet50")
+def se_resnet_search_space(hp) -> dict:
+    return {"preact": hp.Boolean("preact", default=False), "se_ratio": hp.Choice("se_ratio", [4, 8, 16], default=16)}
+
+
+@register_search_space("se_resnet20")
+def cifar_se_resnet_search_space(hp) -> dict:
+    return {**se_resnet_search_space(hp), "width": hp.Choice("width", [8, 16, 32], default=16)}

@@ -11,7 +11,7 @@ from keras import layers
 
 from architectures.blocks import RECURRENT_LAYERS, classifier_head, recurrent_stack, transformer_encoder_block
 from architectures.layers import ClassToken, PositionEmbedding
-from architectures.registry import register
+from architectures.registry import register, register_search_space
 
 TEXT_ENCODERS = (*RECURRENT_LAYERS, "bilstm", "conv1d", "transformer")
 
@@ -240,3 +240,56 @@ def forecaster(input_shape=(24, 1), num_classes=None, *, include_top=True, class
         x = layers.Dense(horizon * targets, name="forecast")(x)
         x = layers.Reshape((horizon, targets), name="predictions")(x)
     return keras.Model(inputs, x, name=name)
+
+
+@register_search_space("rnn")
+def recurrent_search_space(hp) -> dict:
+    return {
+        "units": hp.Choice("units", [32, 64, 128], default=64),
+        "depth": hp.Int("depth", 1, 2, default=1),
+        "dropout": hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.0),
+        "recurrent_dropout": hp.Float("recurrent_dropout", 0.0, 0.3, step=0.1, default=0.0),
+    }
+
+
+@register_search_space("text")
+def text_search_space(hp) -> dict:
+    """The encoder stays the recipe's; knobs of other encoders are sampled but unused."""
+    return {
+        "embedding_dim": hp.Choice("embedding_dim", [64, 128, 256], default=128),
+        "units": hp.Choice("units", [32, 64, 128], default=64),
+        "filters": hp.Choice("filters", [50, 100, 200], default=100),
+        "dropout": hp.Float("dropout", 0.2, 0.6, step=0.1, default=0.5),
+    }
+
+
+@register_search_space("language_model")
+def language_model_search_space(hp) -> dict:
+    return {
+        "cell": hp.Choice("cell", ["lstm", "gru"], default="lstm"),
+        "embedding_dim": hp.Choice("embedding_dim", [32, 64, 128], default=64),
+        "units": hp.Choice("units", [128, 256, 512], default=256),
+        "depth": hp.Int("depth", 1, 2, default=1),
+        "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1, default=0.0),
+    }
+
+
+@register_search_space("encoder_decoder")
+def seq2seq_search_space(hp) -> dict:
+    attention = hp.Choice("attention", ["none", "luong", "bahdanau"], default="none")
+    return {
+        "embedding_dim": hp.Choice("embedding_dim", [16, 32, 64], default=32),
+        "units": hp.Choice("units", [64, 128, 256], default=128),
+        "attention": None if attention == "none" else attention,
+    }
+
+
+@register_search_space("forecasting")
+def forecaster_search_space(hp) -> dict:
+    return {
+        "units": hp.Choice("units", [16, 32, 64], default=32),
+        "depth": hp.Int("depth", 1, 2, default=1),
+        "filters": hp.Choice("filters", [16, 32, 64], default=32),
+        "kernel_size": hp.Choice("kernel_size", [2, 3, 5], default=3),
+        "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1, default=0.0),
+    }

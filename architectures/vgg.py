@@ -5,7 +5,7 @@ import keras
 from keras import layers
 
 from architectures.blocks import classifier_head, pooled_features
-from architectures.registry import register
+from architectures.registry import register, register_search_space
 
 _STAGES = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 _WIDTHS = (64, 128, 256, 512, 512)
@@ -53,3 +53,9 @@ def vgg19(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, clas
     """VGG-19: 143,667,240 parameters at 224x224x3 and 1000 classes, as keras.applications.VGG19."""
     return vgg(19, input_shape, num_classes, include_top=include_top, classifier_activation=classifier_activation,
                head=head, pooling=pooling, dropout=dropout, name=name)
+
+
+@register_search_space("vgg")
+def vgg_search_space(hp) -> dict:
+    return {"head": hp.Choice("head", ["fc", "gap"], default="fc"),
+            "dropout": hp.Float("dropout", 0.0, 0.6, step=0.1, default=0.5)}

@@ -5,7 +5,7 @@ from keras import layers
 
 from architectures.blocks import classifier_head, transformer_encoder_block
 from architectures.layers import ClassToken, PositionEmbedding
-from architectures.registry import register
+from architectures.registry import register, register_search_space
 
 
 @register("vit", family="vit", paper="Dosovitskiy et al. 2020, arXiv:2010.11929",
@@ -40,3 +40,15 @@ def vit(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, classifier
     if include_top:
         x = classifier_head(x, num_classes, classifier_activation)
     return keras.Model(inputs, x, name=name)
+
+
+@register_search_space("vit")
+def vit_search_space(hp) -> dict:
+    return {
+        "patch_size": hp.Choice("patch_size", [4, 7], default=4),
+        "width": hp.Choice("width", [32, 64, 128], default=64),
+        "heads": hp.Choice("heads", [2, 4], default=4),
+        "depth": hp.Int("depth", 2, 8, step=2, default=6),
+        "mlp_dim": hp.Choice("mlp_dim", [64, 128, 256], default=128),
+        "dropout": hp.Float("dropout", 0.0, 0.3, step=0.1, default=0.1),
+    }

@@ -35,9 +35,13 @@ _LAZY = {
     "export": ("recipes.saved_models", "export"),
     "load_exported": ("recipes.saved_models", "load"),
     "fine_tune": ("recipes.transfer", "fine_tune"),
+    "compile_model": ("recipes.training", "compile_model"),
+    "tune": ("recipes.tuning", "tune"),
+    "TuneResult": ("recipes.tuning", "TuneResult"),
+    "launch_distributed": ("recipes.tuning", "launch_distributed"),
 }
 _SUBMODULES = {"data", "saved_models", "training", "runner", "tasks", "inference", "cli", "idx", "catalog",
-               "config", "transfer", "text", "timeseries"}
+               "config", "transfer", "text", "timeseries", "tuning"}
 
 
 def __getattr__(name):

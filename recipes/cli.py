@@ -1,4 +1,4 @@
-"""``keras-recipes``: list, run, evaluate and predict from the command line.
+"""``keras-recipes``: list, run, tune, evaluate and predict from the command line.
 
 ``list`` and ``--help`` never import TensorFlow; the other commands import it only after
 setting ``TF_ENABLE_ONEDNN_OPTS=1`` (unless you set it), which roughly doubles CPU speed.
@@ -61,6 +61,32 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_tune(args) -> int:
+    overrides = dict(config.parse_assignment(item) for item in args.set)
+    options = dict(tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
+                   objective=args.objective, directory=args.directory, overwrite=args.overwrite,
+                   fixed=dict(config.parse_assignment(item) for item in args.fix),
+                   max_model_size=args.max_model_size, export=not args.no_export, export_dir=args.export_dir,
+                   data_dir=args.data_dir, **overrides)
+    config.with_overrides(config.get(args.name), overrides)  # fail fast on a bad name or setting
+    from recipes import tuning
+
+    if args.workers:
+        status = tuning.launch_distributed(args.name, workers=args.workers, host=args.oracle_host,
+                                           port=args.oracle_port, **options)
+        print(f"chief exited with status {status}; trials and the best model are under "
+              f"{args.directory}/{args.name}")
+        return status
+    found = tuning.tune(args.name, **options)
+    print(f"\n{args.name}: {len(found.trials)} trials ({len(found.failed)} failed), ranked by {found.objective}\n")
+    print(found.table())
+    if found.result is not None:
+        print(f"\nbest trial {found.best_trial_id} retrained on train + validation: test "
+              + ", ".join(f"{k} {v:.4f}" for k, v in found.test_metrics.items()))
+    print(f"exported: {found.export_path}" if found.export_path else "not exported (--no-export)")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from recipes.inference import evaluate_exported
 
@@ -104,6 +130,28 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-export", action="store_true", help="train and evaluate only")
     run.add_argument("--work-dir", default="runs", help="checkpoints, logs and plots (default: runs)")
     run.set_defaults(handler=cmd_run)
+
+    tune = commands.add_parser("tune", help="keras-tuner search over a recipe's architecture and training settings")
+    tune.add_argument("name", help="recipe name (see `keras-recipes list`)")
+    tune.add_argument("--tuner", default="hyperband", choices=("hyperband", "random", "bayesian", "grid"))
+    tune.add_argument("--max-trials", type=int, help="trials to run (default 10; hyperband: its full schedule)")
+    tune.add_argument("--max-epochs", type=int, default=10, help="epochs per trial at most (default 10)")
+    tune.add_argument("--objective", help="metric to optimise (default val_accuracy, else val_loss)")
+    tune.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
+                      help="pin a hyperparameter, e.g. --fix batch_size=64 (repeatable)")
+    tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a recipe setting, as in `run` (repeatable)")
+    tune.add_argument("--max-model-size", type=int, help="fail trials with more parameters than this")
+    tune.add_argument("--directory", default="tuning", help="where searches live (default: tuning)")
+    tune.add_argument("--overwrite", action="store_true", help="start over instead of continuing the search")
+    tune.add_argument("--workers", type=int, default=0,
+                      help="run a chief plus this many worker processes on this machine")
+    tune.add_argument("--oracle-host", default="127.0.0.1", help="address of the chief's oracle (with --workers)")
+    tune.add_argument("--oracle-port", type=int, help="port of the chief's oracle (default: a free one)")
+    tune.add_argument("--data-dir", help="folder holding the dataset files")
+    tune.add_argument("--export-dir", default="saved_models", help="export root (default: saved_models)")
+    tune.add_argument("--no-export", action="store_true", help="search and retrain only")
+    tune.set_defaults(handler=cmd_tune)
 
     evaluate = commands.add_parser("evaluate", help="evaluate an exported model on a test split")
     evaluate.add_argument("model", help="saved_models/NAME/VERSION (or saved_models/NAME for the newest)")

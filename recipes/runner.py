@@ -18,12 +18,13 @@ log = logging.getLogger("keras_recipes")
 
 def run(name: str | config.Recipe, *, data_dir=None, export_dir="saved_models", export: bool = True,
         work_dir="runs", extra_callbacks=(), verbose="auto", download: bool = True,
-        **overrides) -> Result:
+        extra_metadata: dict | None = None, **overrides) -> Result:
     """Train, evaluate and (by default) export a named recipe; keyword overrides replace config
     fields, e.g. ``run("fashion_mnist_cnn", epochs=3, architecture_kwargs={"dropout": 0.3})``.
 
     Checkpoints, logs and plots go to ``<work_dir>/<name>/<config hash>/``: running the same
-    config again after a crash resumes from the last completed epoch.
+    config again after a crash resumes from the last completed epoch. ``extra_metadata`` is added
+    to the exported ``metadata.json`` and ``result.json``.
     """
     recipe = name if isinstance(name, config.Recipe) else config.get(name)
     recipe = config.with_overrides(recipe, overrides)
@@ -59,6 +60,7 @@ def run(name: str | config.Recipe, *, data_dir=None, export_dir="saved_models", 
         "test_metrics": result.test_metrics,
         "expected": recipe.expected,
         "timings": result.timings,
+        **(extra_metadata or {}),
     }
     if export:
         result.export_path = task.export(recipe, model, data, export_dir=export_dir, metadata=summary)

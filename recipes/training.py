@@ -86,17 +86,11 @@ def make_optimizer(name: str, learning_rate=1e-3, *, weight_decay: float | None 
     return optimizer_class(**config)
 
 
-def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimizers.Optimizer = "adam",
-                    learning_rate: float = 1e-3, schedule: str = "constant",
-                    weight_decay: float | None = None, loss="sparse_categorical_crossentropy",
-                    metrics=("accuracy",), epochs: int = 10, callbacks=None,
-                    extra_callbacks=(), run_dir=None, verbose="auto") -> Result:
-    """Compile ``model``, fit it on ``data.train`` (validating on ``data.validation``), evaluate on
-    ``data.test`` and return a ``Result``.
-
-    ``callbacks`` maps callback names to options (see ``callbacks.FACTORIES``); those write under
-    ``run_dir``. ``extra_callbacks`` are your own ``keras.callbacks.Callback`` objects.
-    """
+def compile_model(model: keras.Model, data, *, optimizer: str | keras.optimizers.Optimizer = "adam",
+                  learning_rate: float = 1e-3, schedule: str = "constant", weight_decay: float | None = None,
+                  loss="sparse_categorical_crossentropy", metrics=("accuracy",), epochs: int = 10) -> None:
+    """Compile ``model`` with an optimizer resolved by name whose ``schedule`` spans ``epochs``
+    passes over ``data.train``."""
     steps_per_epoch = int(data.train.cardinality())
     if steps_per_epoch < 0 and schedule != "constant":
         raise ConfigError(
@@ -108,6 +102,21 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
         rate = learning_rate_schedule(schedule, learning_rate, steps_per_epoch=steps_per_epoch, epochs=epochs)
         optimizer = make_optimizer(optimizer, rate, weight_decay=weight_decay)
     model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics))
+
+
+def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimizers.Optimizer = "adam",
+                    learning_rate: float = 1e-3, schedule: str = "constant",
+                    weight_decay: float | None = None, loss="sparse_categorical_crossentropy",
+                    metrics=("accuracy",), epochs: int = 10, callbacks=None,
+                    extra_callbacks=(), run_dir=None, verbose="auto") -> Result:
+    """Compile ``model``, fit it on ``data.train`` (validating on ``data.validation``), evaluate on
+    ``data.test`` and return a ``Result``.
+
+    ``callbacks`` maps callback names to options (see ``callbacks.FACTORIES``); those write under
+    ``run_dir``. ``extra_callbacks`` are your own ``keras.callbacks.Callback`` objects.
+    """
+    compile_model(model, data, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
+                  weight_decay=weight_decay, loss=loss, metrics=metrics, epochs=epochs)
 
     spec = dict(DEFAULT_CALLBACKS if callbacks is None else callbacks)
     if data.validation is None:
