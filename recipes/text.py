@@ -143,6 +143,8 @@ class TextClassification(Task):
     def load(self, recipe, *, data_dir=None, download=True):
         sentences, labels, source = load_mr_polarity(data_dir, download)
         train, validation, test = stratified_split(labels, (0.8, 0.1, 0.1), seed=recipe.seed)
+        if not recipe.validation_split:  # train on train + validation, as recipes.tune retrains
+            train, validation = np.concatenate([train, validation]), validation[:0]
         train, test = train[:recipe.train_limit], test[:recipe.test_limit]
         arrays = {split: (sentences[index].astype(str), labels[index])
                   for split, index in (("train", train), ("validation", validation), ("test", test))}
@@ -152,7 +154,7 @@ class TextClassification(Task):
             num_validation=len(validation), num_test=len(test))
         return datasets.Data(
             train=_batches(*arrays["train"], recipe.batch_size, shuffle_seed=recipe.seed),
-            validation=_batches(*arrays["validation"], recipe.batch_size),
+            validation=_batches(*arrays["validation"], recipe.batch_size) if len(validation) else None,
             test=_batches(*arrays["test"], recipe.batch_size), info=info, arrays=arrays)
 
     def build(self, recipe, data):

@@ -469,19 +469,21 @@ def retrain_best(found: TuneResult, hypermodel: RecipeHyperModel, *, export: boo
     from recipes.runner import run
 
     best_trial = found.extra["best_trial"]
-    best = hypermodel.trial_recipe(best_trial.hyperparameters)
+    best = dataclasses.replace(hypermodel.trial_recipe(best_trial.hyperparameters), validation_split=0.0)
     epochs = (best_trial.best_step or 0) + 1
+    merged = hypermodel.task.load(best, data_dir=data_dir, download=download).validation is None
     tuning = {
         "tuner": json.loads((found.project_dir / "search.json").read_text())["settings"]["tuner"],
         "objective": found.objective, "direction": found.direction, "best_trial": found.best_trial_id,
         "best_score": best_trial.score, "hyperparameters": found.best_hyperparameters,
         "trials_completed": sum(t.status == "COMPLETED" for t in found.trials),
         "trials_failed": len(found.failed), "retrained_epochs": epochs,
-        "retrained_on": "train+validation", "directory": str(found.project_dir),
+        "retrained_on": "train+validation" if merged else "train (this task keeps a fixed validation split)",
+        "directory": str(found.project_dir),
     }
-    log.info("%s: retraining trial %s's configuration on train + validation for %d epochs", best.name,
-             found.best_trial_id, epochs)
-    result = run(best, epochs=epochs, validation_split=0.0, export=export, export_dir=export_dir,
+    log.info("%s: retraining trial %s's configuration on %s for %d epochs", best.name, found.best_trial_id,
+             tuning["retrained_on"], epochs)
+    result = run(best, epochs=epochs, export=export, export_dir=export_dir,
                  work_dir=found.project_dir / "best", data_dir=data_dir, download=download,
                  verbose=2 if verbose else 0, extra_metadata={"tuning": tuning})
     return result

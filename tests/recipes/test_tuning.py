@@ -203,6 +203,20 @@ def test_best_model_is_retrained_exported_and_reloads(fashion_mnist_dir, tmp_pat
     np.testing.assert_allclose(served, found.best_model.predict(images, verbose=0), atol=1e-5)
 
 
+def test_text_recipes_tune_and_retrain_on_train_plus_validation(text_data_dir, tmp_path):
+    found = tune("mr_sentiment_conv1d", tuner="random", max_trials=1, max_epochs=1, directory=tmp_path / "tuning",
+                 fixed={"batch_size": 64, "embedding_dim": 64}, export_dir=tmp_path / "saved_models",
+                 data_dir=text_data_dir, test_limit=100)
+    (trial,) = found.trials
+    assert trial.status == "COMPLETED" and trial.hyperparameters["embedding_dim"] == 64
+    metadata = json.loads((found.export_path / "metadata.json").read_text())
+    assert metadata["tuning"]["retrained_on"] == "train+validation"
+    assert metadata["dataset"]["num_validation"] == 0 and metadata["dataset"]["num_train"] == 720
+    serve, _ = recipes.load_exported(found.export_path)
+    probability = serve(text=tf.constant(["a gripping , beautifully acted film"]))["positive_probability"]
+    assert 0.0 <= float(probability[0]) <= 1.0
+
+
 def test_cli_tune_prints_a_ranked_table_and_the_export(fashion_mnist_dir, tmp_path, capsys):
     args = ["tune", "fashion_mnist_mlp", "--tuner", "random", "--max-trials", "2", "--max-epochs", "1",
             "--directory", str(tmp_path / "tuning"), "--export-dir", str(tmp_path / "saved_models"),
