@@ -41,7 +41,7 @@ _LAZY = {
     "launch_distributed": ("recipes.tuning", "launch_distributed"),
 }
 _SUBMODULES = {"data", "saved_models", "training", "runner", "tasks", "inference", "cli", "idx", "catalog",
-               "config", "transfer", "text", "timeseries", "tuning"}
+               "config", "transfer", "text", "timeseries", "tuning", "serve"}
 
 
 def __getattr__(name):

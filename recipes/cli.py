@@ -1,4 +1,4 @@
-"""``keras-recipes``: list, run, tune, evaluate and predict from the command line.
+"""``keras-recipes``: list, run, tune, serve, evaluate and predict from the command line.
 
 ``list`` and ``--help`` never import TensorFlow; the other commands import it only after
 setting ``TF_ENABLE_ONEDNN_OPTS=1`` (unless you set it), which roughly doubles CPU speed.
@@ -87,6 +87,15 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    from recipes.serve.server import run_server
+
+    run_server(args.base_path, host=args.host, port=args.port, batching=args.batching,
+               max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
+               poll_seconds=args.poll_seconds, max_body_bytes=args.max_body_bytes)
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     from recipes.inference import evaluate_exported
 
@@ -152,6 +161,20 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--export-dir", default="saved_models", help="export root (default: saved_models)")
     tune.add_argument("--no-export", action="store_true", help="search and retrain only")
     tune.set_defaults(handler=cmd_tune)
+
+    serve = commands.add_parser("serve", help="serve exported models over TF Serving's REST API")
+    serve.add_argument("base_path", nargs="?", default="saved_models",
+                       help="folder of NAME/VERSION exports (default: saved_models)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8501, help="port (default 8501, TF Serving's REST port)")
+    serve.add_argument("--batching", action="store_true", help="merge concurrent requests into batches")
+    serve.add_argument("--max-batch-size", type=int, default=32, help="rows per merged batch (default 32)")
+    serve.add_argument("--batch-timeout-ms", type=float, default=5.0,
+                       help="longest wait for a batch to fill (default 5 ms)")
+    serve.add_argument("--poll-seconds", type=float, default=2.0,
+                       help="how often to look for new versions (default 2; 0 turns it off)")
+    serve.add_argument("--max-body-bytes", type=int, default=32 * 2**20, help="largest request body (default 32 MiB)")
+    serve.set_defaults(handler=cmd_serve)
 
     evaluate = commands.add_parser("evaluate", help="evaluate an exported model on a test split")
     evaluate.add_argument("model", help="saved_models/NAME/VERSION (or saved_models/NAME for the newest)")

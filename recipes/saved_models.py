@@ -26,10 +26,19 @@ def versions(model_dir) -> list[int]:
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
+FORMATS = ("tf_saved_model", "onnx")
+ONNX_FOLDER = "onnx"  # <export_dir>/<name>/onnx/<version>/model.onnx; not an integer, so servers skip it
+
+
 def export(model, name: str, *, export_dir="saved_models", input_name: str | None = None,
            output_name: str = "outputs", metadata: dict | None = None, endpoint=None,
-           input_signature=None, extra_endpoints: dict | None = None, track=()) -> Path:
+           input_signature=None, extra_endpoints: dict | None = None, track=(),
+           format: str = "tf_saved_model") -> Path:
     """Write ``model`` as the next integer version of ``name``; returns the version folder.
+
+    ``format="onnx"`` writes ``<export_dir>/<name>/onnx/<version>/model.onnx`` instead, with
+    Keras's own ONNX export (``pip install "keras-recipes[onnx]"``). It converts the Keras
+    model's forward pass only, so it takes no ``endpoint``.
 
     By default the ``serving_default`` signature takes the model's own inputs (named after its
     ``keras.Input`` layers, or ``input_name`` for a single-input model) and returns
@@ -44,6 +53,13 @@ def export(model, name: str, *, export_dir="saved_models", input_name: str | Non
 
     if not _VALID_NAME.match(name):
         raise ConfigError(f"export name {name!r} must be letters, digits, '_', '.' or '-'")
+    if format not in FORMATS:
+        raise ConfigError(f"unknown export format {format!r}; choose one of {', '.join(FORMATS)}")
+    if format == "onnx":
+        if endpoint is not None or extra_endpoints:
+            raise ConfigError("ONNX export converts the Keras model's forward pass only; string "
+                              "preprocessing and in-graph loops (custom endpoints) need the SavedModel format")
+        return _export_onnx(model, name, Path(export_dir), input_name, output_name, metadata or {})
     if endpoint is None:
         endpoint, input_signature = _model_endpoint(model, input_name, output_name)
     endpoints = {SIGNATURE: (endpoint, list(input_signature)), **(extra_endpoints or {})}
@@ -62,18 +78,62 @@ def export(model, name: str, *, export_dir="saved_models", input_name: str | Non
         archive.write_out(str(staging / "model"), verbose=False)
         (staging / "model" / "metadata.json").write_text(json.dumps(
             _metadata(model, name, signatures, metadata or {}), indent=2, default=str))
-        while True:
-            version = (versions(model_dir) or [0])[-1] + 1
-            target = model_dir / str(version)
-            try:
-                (staging / "model").rename(target)
-                break
-            except OSError:
-                if not target.exists():
-                    raise
-        return target
+        return _publish(staging / "model", model_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(folder: Path, parent: Path) -> Path:
+    """Rename a finished ``folder`` to the next integer version under ``parent``."""
+    while True:
+        version = (versions(parent) or [0])[-1] + 1
+        target = parent / str(version)
+        try:
+            folder.rename(target)
+            return target
+        except OSError:
+            if not target.exists():
+                raise
+
+
+def _export_onnx(model, name, export_dir: Path, input_name, output_name, metadata) -> Path:
+    import importlib.util
+
+    missing = [m for m in ("tf2onnx", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ConfigError(f"ONNX export needs {' and '.join(missing)}: pip install \"keras-recipes[onnx]\"")
+    _, specs = _model_endpoint(model, input_name, output_name)
+    parent = export_dir / name / ONNX_FOLDER
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=parent))
+    try:
+        (staging / "model").mkdir()
+        signature = specs if len(specs) == 1 else [specs]
+        onnx_path = staging / "model" / "model.onnx"
+        model.export(str(onnx_path), format="onnx", input_signature=signature, verbose=False)
+        output_shape = _name_onnx_output(onnx_path, output_name)
+        described = {"inputs": {spec.name: {"dtype": spec.dtype.name, "shape": list(spec.shape)} for spec in specs},
+                     "outputs": {output_name: {"dtype": "float32", "shape": output_shape}}}
+        (staging / "model" / "metadata.json").write_text(json.dumps(
+            {**_metadata(model, name, {SIGNATURE: described}, metadata), "format": "onnx"}, indent=2, default=str))
+        return _publish(staging / "model", parent)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _name_onnx_output(path: Path, output_name: str) -> list:
+    """Give the ONNX graph's single output the signature's name instead of tf2onnx's
+    ``Identity:0``; returns its shape (None for dynamic dimensions)."""
+    import onnx
+
+    graph_model = onnx.load(str(path))
+    (output,) = graph_model.graph.output
+    old = output.name
+    for node in graph_model.graph.node:
+        node.output[:] = [output_name if name == old else name for name in node.output]
+    output.name = output_name
+    onnx.save(graph_model, str(path))
+    return [d.dim_value or None for d in output.type.tensor_type.shape.dim]
 
 
 def _model_endpoint(model, input_name, output_name):

@@ -19,7 +19,10 @@ keras-tuner's chief (the oracle) or a worker; ``launch_distributed`` starts both
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import dataclasses
+import gc
 import hashlib
 import json
 import logging
@@ -29,6 +32,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +60,7 @@ AUGMENTATION_STRENGTHS = (0.0, 0.5, 1.0)
 # small shifts and zooms, which keep the label of any image (flips would not, for digits).
 DEFAULT_AUGMENTATION = {"translate": 0.1, "zoom": 0.1}
 TRIAL_CALLBACKS = ("terminate_on_nan", "early_stopping")  # the recipe's, where it has them
+DATA_CACHE_SIZE = 2  # pipelines kept for (batch size, augmentation) combinations
 
 
 class TuningError(RecipeError):
@@ -115,7 +120,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         self.architecture_space = architectures.search_space(recipe.architecture)
         self.tune_training = tune_training
         self.data_dir, self.download = data_dir, download
-        self._data = {}
+        self._data = OrderedDict()
 
     def declare_hyperparameters(self, hp) -> None:
         self.trial_recipe(hp)
@@ -132,10 +137,13 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return self.recipe.task == "classification" and len(self.data_for(self.recipe).info.input_shape) == 3
 
     def data_for(self, recipe: config.Recipe):
-        """Pipelines for this batch size and augmentation, loaded once per combination."""
+        """Pipelines for this batch size and augmentation; the most recent few are kept."""
         key = (recipe.batch_size, json.dumps(recipe.augmentation, sort_keys=True))
         if key not in self._data:
             self._data[key] = self.task.load(recipe, data_dir=self.data_dir, download=self.download)
+            while len(self._data) > DATA_CACHE_SIZE:
+                self._data.popitem(last=False)
+        self._data.move_to_end(key)
         return self._data[key]
 
     def build(self, hp) -> keras.Model:
@@ -236,6 +244,17 @@ def _short(value) -> str:
     return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
+def _release_memory() -> None:
+    """Collect the finished trial's objects and hand freed heap pages back to the system."""
+    gc.collect()
+    libc = ctypes.util.find_library("c")
+    if libc and sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(libc).malloc_trim(0)
+        except (OSError, AttributeError):
+            pass
+
+
 def _rss_mb() -> float:
     try:
         pages = int(Path("/proc/self/statm").read_text().split()[1])
@@ -270,6 +289,7 @@ class _RecipeTunerMixin:
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
+        _release_memory()
         seconds = time.perf_counter() - getattr(self, "_trial_started", time.perf_counter())
         final = self.oracle.get_trial(trial.trial_id)
         record = {"trial_id": trial.trial_id, "status": final.status, "seconds": round(seconds, 2),

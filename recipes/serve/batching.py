@@ -1,0 +1,99 @@
+"""Server-side micro-batching, as TF Serving's ``--enable_batching``: requests arriving together
+for the same signature are concatenated along the batch dimension, run once, and split again.
+
+A batch closes when it holds ``max_batch_size`` rows or ``max_wait_ms`` after its first request.
+Only requests whose inputs have the same per-example shapes are merged; if a merged call fails,
+each request runs on its own so one bad request cannot fail the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+import numpy as np
+
+IDLE_SECONDS = 10.0  # a signature's queue (and its hold on the model) is dropped after this long idle
+
+
+@dataclass
+class _Pending:
+    arrays: dict[str, np.ndarray]
+    rows: int
+    future: asyncio.Future = field(repr=False)
+
+    def key(self) -> tuple:
+        return tuple((name, array.dtype.str, array.shape[1:]) for name, array in sorted(self.arrays.items()))
+
+
+class Batcher:
+    def __init__(self, run, *, max_batch_size: int = 32, max_wait_ms: float = 5.0):
+        """``run(signature, arrays) -> {output name: array}`` executes one call (blocking)."""
+        self._run = run
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000
+        self._queues: dict[int, tuple[object, asyncio.Queue]] = {}
+        self.batch_sizes: list[int] = []  # rows per executed call, for tests and benchmarks
+
+    async def submit(self, signature, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        rows = {int(a.shape[0]) for a in arrays.values() if a.ndim}
+        if len(rows) != 1 or len(arrays) != sum(a.ndim > 0 for a in arrays.values()):
+            return await asyncio.to_thread(self._run, signature, arrays)  # not batchable by rows
+        future = asyncio.get_running_loop().create_future()
+        key = id(signature)
+        if key not in self._queues:
+            queue = asyncio.Queue()
+            self._queues[key] = (signature, queue)
+            asyncio.create_task(self._worker(key, signature, queue))
+        await self._queues[key][1].put(_Pending(arrays, rows.pop(), future))
+        return await future
+
+    async def _worker(self, key, signature, queue: asyncio.Queue) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                first = await asyncio.wait_for(queue.get(), IDLE_SECONDS)
+            except asyncio.TimeoutError:
+                del self._queues[key]
+                return
+            batch, rows = [first], first.rows
+            deadline = loop.time() + self.max_wait
+            while rows < self.max_batch_size:
+                try:
+                    pending = await asyncio.wait_for(queue.get(), max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    break
+                batch.append(pending)
+                rows += pending.rows
+            groups: dict[tuple, list[_Pending]] = {}
+            for pending in batch:
+                groups.setdefault(pending.key(), []).append(pending)
+            for group in groups.values():
+                await self._execute(signature, group)
+
+    async def _execute(self, signature, group: list[_Pending]) -> None:
+        if len(group) > 1:
+            merged = {name: np.concatenate([p.arrays[name] for p in group]) for name in group[0].arrays}
+            total = sum(p.rows for p in group)
+            try:
+                outputs = await asyncio.to_thread(self._run, signature, merged)
+                if all(np.ndim(v) and np.shape(v)[0] == total for v in outputs.values()):
+                    self.batch_sizes.append(total)
+                    start = 0
+                    for pending in group:
+                        end = start + pending.rows
+                        if not pending.future.done():
+                            pending.future.set_result({k: v[start:end] for k, v in outputs.items()})
+                        start = end
+                    return
+            except Exception:  # run them one by one below, so the error goes to its own request
+                pass
+        for pending in group:
+            try:
+                outputs = await asyncio.to_thread(self._run, signature, pending.arrays)
+                self.batch_sizes.append(pending.rows)
+                if not pending.future.done():
+                    pending.future.set_result(outputs)
+            except Exception as error:
+                if not pending.future.done():
+                    pending.future.set_exception(error)
