@@ -7,6 +7,8 @@ MLP on 5,000 images:
 
 - ``tune``: ``recipes.tune`` with random search (keras-tuner clears the Keras session before
   every trial); RSS is recorded at the end of every trial.
+- ``tune_5_per_process``: the same search with ``trials_per_process=5``: four child processes
+  of five trials each; RSS is that of the process that ran the trial.
 - ``plain``: a bare Keras loop that builds, compiles and fits the same kind of model 20 times
   without clearing the session, the baseline.
 
@@ -40,14 +42,15 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_tune() -> dict:
+def measure_tune(trials_per_process=None) -> dict:
     import recipes
 
     with tempfile.TemporaryDirectory() as directory:
         found = recipes.tune("fashion_mnist_mlp", tuner="random", max_trials=TRIALS, max_epochs=1,
-                             directory=directory, retrain=False, **SLICE)
+                             directory=directory, retrain=False, trials_per_process=trials_per_process, **SLICE)
         rss = [t.rss_mb for t in sorted(found.trials, key=lambda t: t.trial_id)]
-    return {"rss_mb": rss, "peak_mb": _peak_mb()}
+    peak = _peak_mb() if trials_per_process is None else resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"rss_mb": rss, "peak_mb": peak}
 
 
 def measure_plain() -> dict:
@@ -69,10 +72,11 @@ def measure_plain() -> dict:
 
 def main() -> None:
     if len(sys.argv) > 1:  # a child process measuring one mode
-        print(json.dumps({"tune": measure_tune, "plain": measure_plain}[sys.argv[1]]()))
+        modes = {"tune": measure_tune, "tune_5_per_process": lambda: measure_tune(5), "plain": measure_plain}
+        print(json.dumps(modes[sys.argv[1]]()))
         return
     rows = {}
-    for mode in ("tune", "plain"):
+    for mode in ("tune", "tune_5_per_process", "plain"):
         done = subprocess.run([sys.executable, __file__, mode], capture_output=True, text=True, check=True)
         measured = json.loads(done.stdout.strip().splitlines()[-1])
         rss = measured["rss_mb"]

@@ -29,7 +29,8 @@ def cmd_list(args) -> int:
     recipe_rows = []
     for name in config.names(args.pattern):
         recipe = config.get(name)
-        documented = ", ".join(f"{k} {v:.0%}" if k == "accuracy" else f"{k} {v}" for k, v in recipe.expected.items())
+        documented = ", ".join(f"{k} {v:.1%}".replace(".0%", "%") if k == "accuracy" else f"{k} {v}"
+                               for k, v in recipe.expected.items())
         recipe_rows.append((name, recipe.dataset, recipe.architecture, documented, recipe.description))
     print("Recipes (keras-recipes run NAME)\n")
     print(_table(recipe_rows, ("name", "dataset", "architecture", "documented", "description")))
@@ -66,7 +67,8 @@ def cmd_tune(args) -> int:
     options = dict(tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
                    objective=args.objective, directory=args.directory, overwrite=args.overwrite,
                    fixed=dict(config.parse_assignment(item) for item in args.fix),
-                   max_model_size=args.max_model_size, export=not args.no_export, export_dir=args.export_dir,
+                   max_model_size=args.max_model_size, trials_per_process=args.trials_per_process,
+                   export=not args.no_export, export_dir=args.export_dir,
                    data_dir=args.data_dir, **overrides)
     config.with_overrides(config.get(args.name), overrides)  # fail fast on a bad name or setting
     from recipes import tuning
@@ -151,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                       help="override a recipe setting, as in `run` (repeatable)")
     tune.add_argument("--max-model-size", type=int, help="fail trials with more parameters than this")
+    tune.add_argument("--trials-per-process", type=int,
+                      help="run trials in fresh processes of this many each, so memory stays bounded")
     tune.add_argument("--directory", default="tuning", help="where searches live (default: tuning)")
     tune.add_argument("--overwrite", action="store_true", help="start over instead of continuing the search")
     tune.add_argument("--workers", type=int, default=0,

@@ -24,6 +24,7 @@ import ctypes.util
 import dataclasses
 import gc
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -65,6 +66,14 @@ DATA_CACHE_SIZE = 2  # pipelines kept for (batch size, augmentation) combination
 
 class TuningError(RecipeError):
     """A search that cannot start, or that ended without one completed trial."""
+
+
+class _ProcessTrialsSpent(Exception):
+    """This process has run its share of trials (``trials_per_process``)."""
+
+
+CHILD_ENV = "KERAS_RECIPES_TUNING_CHILD"
+MORE_TRIALS_EXIT = 3  # a child's exit status when the search has trials left
 
 
 def _choices(values, default):
@@ -276,6 +285,13 @@ class _RecipeTunerMixin:
         self.hypermodel.declare_hyperparameters(space)
         self.oracle.update_space(space)
 
+    trials_left: int | None = None  # in this process; None: no limit
+
+    def pre_create_trial(self):
+        super().pre_create_trial()
+        if self.trials_left == 0:
+            raise _ProcessTrialsSpent()
+
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         self._trial_started = time.perf_counter()
@@ -290,10 +306,12 @@ class _RecipeTunerMixin:
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
         _release_memory()
+        if self.trials_left is not None:
+            self.trials_left -= 1
         seconds = time.perf_counter() - getattr(self, "_trial_started", time.perf_counter())
         final = self.oracle.get_trial(trial.trial_id)
         record = {"trial_id": trial.trial_id, "status": final.status, "seconds": round(seconds, 2),
-                  "rss_mb": round(_rss_mb(), 1)}
+                  "rss_mb": round(_rss_mb(), 1), "pid": os.getpid()}
         workers = Path(self.project_dir) / "workers"
         workers.mkdir(parents=True, exist_ok=True)
         with open(workers / f"{self.tuner_id}.jsonl", "a") as stream:
@@ -377,7 +395,8 @@ def tune(recipe_name: str | config.Recipe, *, tuner: str = "hyperband", max_tria
          overwrite: bool = False, fixed: dict | None = None, max_model_size: int | None = None,
          factor: int = 3, tune_training: bool = True, max_consecutive_failed_trials: int = 3,
          retrain: bool = True, export: bool = True, export_dir="saved_models", data_dir=None,
-         download: bool = True, extra_callbacks=(), verbose: int = 0, **overrides) -> TuneResult:
+         download: bool = True, extra_callbacks=(), trials_per_process: int | None = None, verbose: int = 0,
+         **overrides) -> TuneResult:
     """Search hyperparameters for a named recipe, then retrain the best on train + validation,
     evaluate it on the test split and export it.
 
@@ -391,6 +410,11 @@ def tune(recipe_name: str | config.Recipe, *, tuner: str = "hyperband", max_tria
     gives each trial a deep copy). ``max_model_size`` fails trials with more parameters.
     A trial that diverges or cannot be built is recorded as failed and the search goes on
     (up to ``max_consecutive_failed_trials`` in a row).
+
+    ``trials_per_process`` runs the trials in child processes of that many trials each, one
+    after the other, continuing the same search. TensorFlow keeps some memory from every model
+    it has built, even after ``clear_session``; a process that ends gives it all back, so a
+    long search stays within a fixed footprint.
     """
     if tuner not in TUNERS:
         raise ConfigError(f"unknown tuner {tuner!r}; choose one of {', '.join(TUNERS)}")
@@ -413,6 +437,19 @@ def tune(recipe_name: str | config.Recipe, *, tuner: str = "hyperband", max_tria
     owner = role != "worker"  # workers share the chief's folder and never reset it
     if not overwrite:
         _check_same_search(project_dir, settings)
+    child = bool(os.environ.get(CHILD_ENV))
+    if trials_per_process and not child and role is None:
+        if not isinstance(recipe_name, str) or extra_callbacks:
+            raise ConfigError("trials_per_process needs the recipe by name and no extra_callbacks "
+                              "(they cannot cross into the child processes)")
+        _run_in_children(dict(recipe_name=recipe_name, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs,
+                              objective=[objective.name, objective.direction], directory=str(directory),
+                              project_name=project_name, overwrite=overwrite, fixed=fixed,
+                              max_model_size=max_model_size, factor=factor, tune_training=tune_training,
+                              max_consecutive_failed_trials=max_consecutive_failed_trials, retrain=False,
+                              data_dir=None if data_dir is None else str(data_dir), download=download,
+                              trials_per_process=trials_per_process, verbose=verbose, **overrides))
+        overwrite = False  # the first child started the search over if asked to
 
     hypermodel = RecipeHyperModel(recipe, data_dir=data_dir, download=download, tune_training=tune_training)
     hyperparameters = keras_tuner.HyperParameters()
@@ -434,7 +471,13 @@ def tune(recipe_name: str | config.Recipe, *, tuner: str = "hyperband", max_tria
     remaining = search.oracle.remaining_trials() if owner else None
     log.info("%s: %s search over %s (%s); %s", recipe.name, tuner, recipe.architecture, project_dir,
              f"{remaining} trials to go" if remaining is not None else "trials from the chief")
-    search.search(epochs=max_epochs, callbacks=list(extra_callbacks), verbose=verbose)
+    if child and trials_per_process:
+        search.trials_left = trials_per_process
+    if not (trials_per_process and not child and role is None):  # else the children ran it
+        try:
+            search.search(epochs=max_epochs, callbacks=list(extra_callbacks), verbose=verbose)
+        except _ProcessTrialsSpent:
+            raise SystemExit(MORE_TRIALS_EXIT) from None
 
     if role == "worker":
         return TuneResult(recipe, objective.name, objective.direction, {}, _worker_trials(project_dir, search.tuner_id),
@@ -451,6 +494,21 @@ def tune(recipe_name: str | config.Recipe, *, tuner: str = "hyperband", max_tria
         found.result = retrain_best(found, hypermodel, export=export, export_dir=export_dir, data_dir=data_dir,
                                     download=download, verbose=verbose)
     return found
+
+
+def _run_in_children(arguments: dict) -> None:
+    """Run the search in fresh processes of ``trials_per_process`` trials each until it is done."""
+    environment = {**os.environ, CHILD_ENV: "1"}
+    for process_number in itertools.count(1):
+        log.info("tuning process %d starts", process_number)
+        status = subprocess.run([sys.executable, "-m", "recipes.tuning", json.dumps(arguments, default=str)],
+                                env=environment).returncode
+        if status == 0:
+            return
+        if status != MORE_TRIALS_EXIT:
+            raise TuningError(f"tuning process {process_number} exited with status {status}; its output is "
+                              "above. Run the same call again to continue the search.")
+        arguments["overwrite"] = False
 
 
 def summarize(search, recipe: config.Recipe, project_dir: Path) -> TuneResult:

@@ -271,6 +271,16 @@ def test_search_killed_with_sigkill_resumes_without_repeating_trials(fashion_mni
     assert not set(done_before) & set(completed_ids[len(done_before):])
 
 
+def test_trials_per_process_continues_one_search_in_fresh_processes(fashion_mnist_dir, tmp_path):
+    found = tune("fashion_mnist_mlp", tuner="random", max_trials=3, max_epochs=1, directory=tmp_path,
+                 fixed=_pinned("units"), trials_per_process=2, export_dir=tmp_path / "saved_models", **SLICE)
+    assert len(found.trials) == 3 and all(t.status == "COMPLETED" for t in found.trials)
+    records = _worker_records(tmp_path / "fashion_mnist_mlp")["tuner0"]
+    processes = [r["pid"] for r in records]
+    assert len(set(processes)) == 2 and processes[0] == processes[1] != processes[2] != os.getpid()
+    assert found.export_path.exists()
+
+
 def test_chief_and_two_workers_share_one_search(fashion_mnist_dir, tmp_path):
     status = launch_distributed("fashion_mnist_mlp", workers=2, timeout=420, tuner="random", max_trials=6,
                                 max_epochs=2, directory=str(tmp_path), fixed=_pinned("units", "learning_rate"),
