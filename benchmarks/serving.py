@@ -1,30 +1,31 @@
-"""What does serving over HTTP cost against predicting in-process? Measured in one run.
+"""What does serving over HTTP cost, what does micro-batching buy, and does a hot swap drop
+requests? All measured in one run, over loopback.
 
     python benchmarks/serving.py
 
-The `fashion_mnist_cnn` architecture is exported once, then:
+The `fashion_mnist_cnn` network is exported, and `keras-recipes serve` runs in its own process.
+This process is the load generator: each of N threads keeps one HTTP/1.1 connection open and
+sends single-image row-format requests back to back (bodies encoded once, up front).
 
-- latency: one image at a time, 300 calls in sequence: the loaded SavedModel's
-  ``serving_default`` in this process, against ``POST :predict`` to ``keras-recipes serve``
-  running as its own process (row format, JSON);
-- throughput: 16 client threads sending one image per request for 20 s, to the server without
-  and with ``--batching``, against the in-process signature called on batches of 32 by the
-  same 16 threads.
+- latency: p50 and p99 of 500 single-image requests at concurrency 1, against the loaded
+  SavedModel's ``serving_default`` called in this process on the same image;
+- throughput at concurrency 1, 8 and 32, for 15 s each, without and with ``--batching``;
+- hot swap: 20 s at concurrency 8 against a server polling every 0.5 s, with version 2
+  published after 10 s; every non-200 answer is counted.
 
 Writes benchmarks/results/serving.json. Not run in CI.
 """
 
 import datetime
+import http.client
 import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -34,7 +35,8 @@ from machine import describe  # noqa: E402
 import numpy as np  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
-CALLS, THREADS, SECONDS = 300, 16, 20.0
+NAME = "fashion_mnist_cnn"
+LATENCY_CALLS, LOAD_SECONDS, CONCURRENCY = 500, 15.0, (1, 8, 32)
 
 
 def _free_port() -> int:
@@ -43,40 +45,70 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _start_server(base: Path, *options: str):
-    from recipes.serve import Client, ServingError
-
-    port = _free_port()
-    process = subprocess.Popen([sys.executable, "-m", "recipes.cli", "serve", str(base), "--port", str(port),
-                                "--poll-seconds", "0", *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    client = Client(f"http://127.0.0.1:{port}", timeout=30)
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            client.status("fashion_mnist_cnn")
-            return process, client
-        except (OSError, ServingError):
-            if process.poll() is not None or time.monotonic() > deadline:
+class ServerProcess:
+    def __init__(self, base: Path, *options: str):
+        self.port = _free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "recipes.cli", "serve", str(base), "--port", str(self.port), *options],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if self.get(f"/v1/models/{NAME}")[0] == 200:
+                    return
+            except OSError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the server did not start")
             time.sleep(0.5)
 
+    def get(self, path):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
 
-def _throughput(call) -> float:
-    done, stop = [], threading.Event()
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
-    def worker():
-        count = 0
+
+def _load(port: int, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+    """Closed-loop load: ``concurrency`` threads, one keep-alive connection each."""
+    latencies, failures, stop = [], [], threading.Event()
+
+    def worker(offset):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        index = offset
         while not stop.is_set():
-            call()
-            count += 1
-        done.append(count)
+            body = bodies[index % len(bodies)]
+            index += 1
+            started = time.perf_counter()
+            try:
+                connection.request("POST", f"/v1/models/{NAME}:predict", body,
+                                   {"Content-Type": "application/json"})
+                response = connection.getresponse()
+                response.read()
+                if response.status != 200:
+                    failures.append(response.status)
+            except (OSError, http.client.HTTPException) as error:
+                failures.append(type(error).__name__)
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+                continue
+            latencies.append(time.perf_counter() - started)
+        connection.close()
 
-    with ThreadPoolExecutor(THREADS) as pool:
-        for _ in range(THREADS):
-            pool.submit(worker)
-        time.sleep(SECONDS)
-        stop.set()
-    return sum(done) / SECONDS
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return {"requests_per_second": round(len(latencies) / seconds, 1), "failed": len(failures),
+            "p50_ms": round(np.percentile(latencies, 50) * 1000, 2) if latencies else None,
+            "p99_ms": round(np.percentile(latencies, 99) * 1000, 2) if latencies else None}
 
 
 def main() -> None:
@@ -86,57 +118,76 @@ def main() -> None:
     from recipes.data import DatasetInfo
 
     info = DatasetInfo("fashion_mnist", (28, 28, 1), 10, tuple("0123456789"), "pixels", 255.0, "benchmark", 1, 1, 1)
-    model = recipes.classifier_for(info, "mnist_cnn", filters=(32, 32))
+    recipe = recipes.get(NAME)
+    model = recipes.classifier_for(info, recipe.architecture, **recipe.architecture_kwargs)
     images = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1)).astype("float32")
+    bodies = [json.dumps({"instances": images[i:i + 1].tolist()}).encode() for i in range(64)]
+    result = {}
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder) / "saved_models"
-        path = recipes.export(model, "fashion_mnist_cnn", export_dir=base, input_name="pixels",
-                              output_name="probabilities")
+        path = recipes.export(model, NAME, export_dir=base, input_name="pixels", output_name="probabilities")
+
         signature = tf.saved_model.load(str(path)).signatures["serving_default"]
-        one = tf.constant(images[:1])
-        signature(pixels=one)
+        signature(pixels=tf.constant(images[:1]))
         timings = []
-        for index in range(CALLS):
+        for index in range(LATENCY_CALLS):
             started = time.perf_counter()
             signature(pixels=tf.constant(images[index % 64:index % 64 + 1]))["probabilities"].numpy()
             timings.append(time.perf_counter() - started)
-        in_process_latency = statistics.median(timings)
-        batch = tf.constant(images[:32])
-        in_process_throughput = 32 * _throughput(lambda: signature(pixels=batch)["probabilities"].numpy())
+        result["in_process"] = {"p50_ms": round(np.percentile(timings, 50) * 1000, 2),
+                                "p99_ms": round(np.percentile(timings, 99) * 1000, 2)}
+        print("in-process", result["in_process"], flush=True)
 
-        rows = {}
         for label, options in (("server", ()), ("server_batching", ("--batching",))):
-            process, client = _start_server(base, *options)
+            server = ServerProcess(base, "--poll-seconds", "0", *options)
             try:
-                instance = images[:1].tolist()
-                client.predict("fashion_mnist_cnn", instance)
+                _load(server.port, bodies, 1, 2.0)  # warm-up
                 timings = []
-                for index in range(CALLS):
+                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+                for index in range(LATENCY_CALLS):
                     started = time.perf_counter()
-                    client.predict("fashion_mnist_cnn", images[index % 64:index % 64 + 1].tolist())
+                    connection.request("POST", f"/v1/models/{NAME}:predict", bodies[index % 64],
+                                       {"Content-Type": "application/json"})
+                    connection.getresponse().read()
                     timings.append(time.perf_counter() - started)
-                throughput = _throughput(lambda: client.predict("fashion_mnist_cnn", instance))
+                connection.close()
+                rows = {"latency": {"p50_ms": round(np.percentile(timings, 50) * 1000, 2),
+                                    "p99_ms": round(np.percentile(timings, 99) * 1000, 2)}}
+                for concurrency in CONCURRENCY:
+                    rows[f"concurrency_{concurrency}"] = _load(server.port, bodies, concurrency, LOAD_SECONDS)
+                    print(label, concurrency, rows[f"concurrency_{concurrency}"], flush=True)
             finally:
-                process.terminate()
-                process.wait(timeout=30)
-            rows[label] = {"median_latency_ms": round(statistics.median(timings) * 1000, 2),
-                           "images_per_second": round(throughput, 1)}
-            print(f"{label}: {rows[label]}", flush=True)
+                server.stop()
+            result[label] = rows
 
-    result = {
-        "in_process": {"median_latency_ms": round(in_process_latency * 1000, 2),
-                       "images_per_second_batch_32": round(in_process_throughput, 1)},
-        **rows,
-        "latency_ratio_server_over_in_process": round(rows["server"]["median_latency_ms"] / (in_process_latency * 1000), 2),
-        "throughput_ratio_batching_over_plain_server": round(
-            rows["server_batching"]["images_per_second"] / rows["server"]["images_per_second"], 2),
-        "throughput_ratio_batching_server_over_in_process_batch_32": round(
-            rows["server_batching"]["images_per_second"] / in_process_throughput, 2),
-        "date": datetime.date.today().isoformat(), "machine": describe(), "command": "python benchmarks/serving.py",
+        server = ServerProcess(base, "--poll-seconds", "0.5")
+        try:
+            outcome = {}
+            loader = threading.Thread(target=lambda: outcome.update(_load(server.port, bodies, 8, 20.0)))
+            loader.start()
+            time.sleep(10.0)
+            keras_model = recipes.classifier_for(info, recipe.architecture, **recipe.architecture_kwargs)
+            recipes.export(keras_model, NAME, export_dir=base, input_name="pixels", output_name="probabilities")
+            loader.join()
+            status = json.loads(server.get(f"/v1/models/{NAME}")[1])["model_version_status"]
+        finally:
+            server.stop()
+        result["hot_swap"] = {**outcome, "served_after": status}
+        print("hot swap", result["hot_swap"], flush=True)
+
+    unbatched, batched = result["server"], result["server_batching"]
+    result["ratios"] = {
+        "server_p50_overhead_ms": round(unbatched["latency"]["p50_ms"] - result["in_process"]["p50_ms"], 2),
+        "server_over_in_process_p50": round(unbatched["latency"]["p50_ms"] / result["in_process"]["p50_ms"], 2),
+        **{f"batching_over_unbatched_concurrency_{c}": round(
+            batched[f"concurrency_{c}"]["requests_per_second"] / unbatched[f"concurrency_{c}"]["requests_per_second"], 2)
+           for c in CONCURRENCY},
     }
+    result.update({"date": datetime.date.today().isoformat(), "machine": describe(),
+                   "command": "python benchmarks/serving.py"})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result["ratios"], indent=2))
 
 
 if __name__ == "__main__":

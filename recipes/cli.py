@@ -209,6 +209,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("keras-recipes: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `keras-recipes list | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0
 
 
 if __name__ == "__main__":
