@@ -114,12 +114,16 @@ def char_lm(input_shape=(None,), num_classes=67, *, include_top=True, classifier
     """Character language model: ids -> embedding -> LSTM/GRU stack -> per-step softmax over the
     ``num_classes`` symbols (the vocabulary) predicting the next character.
 
-    The recurrent layers are ``{cell}1..{cell}{depth}`` and the head ``predictions``;
+    ``dropout`` drops the non-recurrent connections (each layer's input, and the last layer's
+    output), as Zaremba et al. 2014 regularise LSTM language models. The recurrent layers are
+    ``{cell}1..{cell}{depth}`` and the head ``predictions``;
     ``recipes.text_generation`` steps their cells to sample text.
     """
     inputs = keras.Input(input_shape, dtype="int32", name="token_ids")
     x = layers.Embedding(num_classes, embedding_dim, name="embedding")(inputs)
     x = recurrent_stack(x, cell, units, depth=depth, dropout=dropout, return_sequences=True, name=cell)
+    if dropout:
+        x = layers.Dropout(dropout, name="output_dropout")(x)
     if include_top:
         x = classifier_head(x, num_classes, classifier_activation)
     return keras.Model(inputs, x, name=name)

@@ -130,6 +130,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         self.tune_training = tune_training
         self.data_dir, self.download = data_dir, download
         self._data = OrderedDict()
+        self._image_classification = None
 
     def declare_hyperparameters(self, hp) -> None:
         self.trial_recipe(hp)
@@ -143,7 +144,10 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         return dataclasses.replace(self.recipe, architecture_kwargs=architecture_kwargs, **fields)
 
     def _takes_image_augmentation(self) -> bool:
-        return self.recipe.task == "classification" and len(self.data_for(self.recipe).info.input_shape) == 3
+        if self._image_classification is None:
+            self._image_classification = (self.recipe.task == "classification"
+                                          and len(self.data_for(self.recipe).info.input_shape) == 3)
+        return self._image_classification
 
     def data_for(self, recipe: config.Recipe):
         """Pipelines for this batch size and augmentation; the most recent few are kept."""
