@@ -100,10 +100,11 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
                               f"':{verb}' is not served; this server answers ':predict'")
             if request.method != "POST":
                 return _error(405, "':predict' takes POST with a JSON body")
-            served = repository.get(name, version)
-            parsed = codec.parse_body(await _body(request, max_body_bytes))
-            signature = served.signature(parsed.signature_name)
-            arrays = codec.to_arrays(parsed, signature.inputs)
+            with batcher.arrival() if batcher is not None else contextlib.nullcontext():
+                served = repository.get(name, version)
+                parsed = codec.parse_body(await _body(request, max_body_bytes))
+                signature = served.signature(parsed.signature_name)
+                arrays = codec.to_arrays(parsed, signature.inputs)
             if batcher is not None:
                 outputs = await batcher.submit(signature, arrays)
             else:

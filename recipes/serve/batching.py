@@ -1,7 +1,8 @@
 """Server-side micro-batching, as TF Serving's ``--enable_batching``: requests arriving together
 for the same signature are concatenated along the batch dimension, run once, and split again.
 
-A batch closes when it holds ``max_batch_size`` rows or ``max_wait_ms`` after its first request.
+A batch closes when it holds ``max_batch_size`` rows, ``max_wait_ms`` after its first request,
+or as soon as no other request is on its way in (so a lone request never waits).
 Only requests whose inputs have the same per-example shapes are merged; if a merged call fails,
 each request runs on its own so one bad request cannot fail the others.
 """
@@ -9,6 +10,7 @@ each request runs on its own so one bad request cannot fail the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -33,7 +35,17 @@ class Batcher:
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
         self._queues: dict[int, tuple[object, asyncio.Queue]] = {}
+        self.arriving = 0  # requests being read and parsed, which may join the next batch
         self.batch_sizes: list[int] = []  # rows per executed call, for tests and benchmarks
+
+    @contextlib.contextmanager
+    def arrival(self):
+        """Wrap a request's reading and parsing, so a filling batch knows to wait for it."""
+        self.arriving += 1
+        try:
+            yield
+        finally:
+            self.arriving -= 1
 
     async def submit(self, signature, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         rows = {int(a.shape[0]) for a in arrays.values() if a.ndim}
@@ -58,7 +70,7 @@ class Batcher:
                 return
             batch, rows = [first], first.rows
             deadline = loop.time() + self.max_wait
-            while rows < self.max_batch_size:
+            while rows < self.max_batch_size and not (queue.empty() and self.arriving == 0):
                 try:
                     pending = await asyncio.wait_for(queue.get(), max(0.0, deadline - loop.time()))
                 except asyncio.TimeoutError:
