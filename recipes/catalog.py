@@ -168,13 +168,13 @@ register_recipe(Recipe(
     architecture="char_lm",
     task="language_model",
     description="Character-level LSTM language model on Tiny Shakespeare; exports a text generator.",
-    expected={"nats_per_char": 1.66},  # measured 1.651; the aim is 1.60
-    architecture_kwargs={"cell": "lstm", "units": 512, "depth": 1, "embedding_dim": 64},
+    expected={"nats_per_char": 1.60},
+    architecture_kwargs={"cell": "lstm", "units": 512, "depth": 1, "embedding_dim": 64, "dropout": 0.2},
     data_options={"sequence_length": 100, "validation_fraction": 0.1},
     learning_rate=2e-3,
     schedule="cosine",
     batch_size=64,
-    epochs=10,
+    epochs=12,
     plots=(),
 ))
 
