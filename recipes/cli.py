@@ -15,14 +15,9 @@ import traceback
 from architectures.registry import UnknownArchitectureError, static_entries
 from recipes import config
 from recipes.errors import RecipeError
+from recipes.tables import format_table
 
 DEBUG_ENV = "KERAS_RECIPES_DEBUG"
-
-
-def _table(rows: list[tuple], headers: tuple) -> str:
-    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
-    line = lambda row: "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(headers), line(tuple("-" * w for w in widths)), *map(line, rows)])
 
 
 def cmd_list(args) -> int:
@@ -33,12 +28,12 @@ def cmd_list(args) -> int:
                                for k, v in recipe.expected.items())
         recipe_rows.append((name, recipe.dataset, recipe.architecture, documented, recipe.description))
     print("Recipes (keras-recipes run NAME)\n")
-    print(_table(recipe_rows, ("name", "dataset", "architecture", "documented", "description")))
+    print(format_table(recipe_rows, ("name", "dataset", "architecture", "documented", "description")))
     import fnmatch
 
     arch_rows = [(e.name, e.family, e.inputs, e.paper) for e in static_entries() if fnmatch.fnmatchcase(e.name, args.pattern)]
     print("\nArchitectures (architectures.build(NAME, ...))\n")
-    print(_table(arch_rows, ("name", "family", "inputs", "reference")))
+    print(format_table(arch_rows, ("name", "family", "inputs", "reference")))
     return 0
 
 

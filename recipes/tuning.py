@@ -46,6 +46,7 @@ from architectures import InputTooSmallError
 from callbacks import build_callbacks
 from recipes import config, tasks
 from recipes.errors import ConfigError, RecipeError
+from recipes.tables import format_table
 from recipes.training import OPTIMIZERS, Result, compile_model
 
 log = logging.getLogger("keras_recipes")
@@ -244,9 +245,7 @@ class TuneResult:
             rows.append((rank, trial.trial_id, trial.status.lower(), score, trial.epochs or "-",
                          trial.worker or "-", note))
         headers = ("rank", "trial", "status", self.objective, "epochs", "worker", "hyperparameters / reason")
-        widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows)]
-        line = lambda row: "  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip()  # noqa: E731
-        return "\n".join([line(headers), line(tuple("-" * w for w in widths)), *map(line, rows)])
+        return format_table(rows, headers)
 
     def __repr__(self) -> str:
         return (f"TuneResult({self.recipe.name}: {len(self.trials)} trials, best {self.best_trial_id}, "
