@@ -14,6 +14,7 @@ import json
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 
 ROW, COLUMNAR = "row", "columnar"
 DEFAULT_SIGNATURE = "serving_default"
@@ -49,9 +50,12 @@ class PredictRequest:
 
 def parse_body(body: bytes) -> PredictRequest:
     try:
-        request = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RequestError(400, f"JSON Parse error: {error}") from None
+        request = orjson.loads(body)
+    except orjson.JSONDecodeError:  # NaN, Infinity and huge integers are left to the standard parser
+        try:
+            request = json.loads(body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise RequestError(400, f"JSON Parse error: {error}") from None
     if not isinstance(request, dict):
         raise RequestError(400, "the request body must be a JSON object with 'instances' or 'inputs'")
     unknown = set(request) - {"signature_name", "instances", "inputs"}
@@ -122,13 +126,15 @@ def _array(value, info: TensorInfo, where: str, *, batched: bool) -> np.ndarray:
         if array.size and not all(isinstance(v, bytes) for v in array.reshape(-1)):
             raise RequestError(400, f"{where} expects strings (or {{\"b64\": ...}}), got {_kind(array)}")
         return array
-    if _contains_b64(value):
-        raise RequestError(400, f"{where}: {{\"b64\": ...}} is only for string inputs; this input is {info.dtype}")
     try:
         array = np.array(value)
     except ValueError:
-        raise RequestError(400, f"{where} is ragged; nested lists must all have the same length") from None
-    if array.dtype == object:
+        array = None
+    if array is None or array.dtype == object:
+        if _contains_b64(value):
+            raise RequestError(400, f"{where}: {{\"b64\": ...}} is only for string inputs; this input is {info.dtype}")
+        if array is None:
+            raise RequestError(400, f"{where} is ragged; nested lists must all have the same length")
         raise RequestError(400, f"{where} is ragged or mixes types; expected {info.describe()} numbers")
     if array.dtype.kind in "US":
         raise RequestError(400, f"{where} expects {info.dtype} numbers, got strings")

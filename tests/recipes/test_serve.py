@@ -2,6 +2,7 @@
 thread (and once as the `keras-recipes serve` subprocess)."""
 
 import base64
+import gc
 import http.client
 import json
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 
 import keras
@@ -23,6 +25,7 @@ import uvicorn
 import recipes
 from recipes.data import DatasetInfo
 from recipes.serve import Client, ServingError, create_app
+from recipes.serve.repository import ModelRepository
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype("float32")
 FASHION = DatasetInfo("fashion_mnist", (28, 28, 1), 10, tuple("0123456789"), "pixels", 255.0, "test", 1, 1, 1)
@@ -327,6 +330,19 @@ def test_new_version_is_swapped_in_under_load_without_failed_requests(tmp_path):
             client.predict("classifier", IMAGES[:1].tolist(), version=1)
         np.testing.assert_allclose(client.predict("classifier", IMAGES[:1].tolist(), version=2)[0], expected[2],
                                    atol=1e-5)
+
+
+def test_a_replaced_version_is_released_from_memory(tmp_path):
+    base = tmp_path / "saved_models"
+    recipes.export(_classifier(0), "classifier", export_dir=base, input_name="pixels", output_name="probabilities")
+    repository = ModelRepository(base, poll_seconds=0)
+    repository.start()
+    first = weakref.ref(repository.get("classifier").loaded)
+    recipes.export(_classifier(1), "classifier", export_dir=base, input_name="pixels", output_name="probabilities")
+    [change] = repository.refresh()
+    assert "version 2 loaded" in change and "replacing version 1" in change
+    assert first() is None
+    assert gc.get_freeze_count() > 0
 
 
 def test_batching_merges_concurrent_requests(models):
