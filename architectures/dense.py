@@ -1,4 +1,5 @@
-"""Fully connected classifiers: multinomial logistic regression and the multilayer perceptron."""
+"""Fully connected networks: multinomial logistic regression, the multilayer perceptron, and the
+one-hidden-layer ReLU network of the universal approximation theorem."""
 
 import keras
 from keras import layers
@@ -45,6 +46,22 @@ def mlp(input_shape=(28, 28, 1), num_classes=10, *, include_top=True,
     if include_top:
         x = classifier_head(x, num_classes, classifier_activation, kernel_regularizer=penalty)
     return keras.Model(inputs, x, name=name)
+
+
+@register("shallow_relu", family="function_fit", paper="Cybenko 1989; Hornik 1991 (universal approximation)",
+          inputs="vector", outputs="values")
+def shallow_relu(input_shape=(1,), outputs=1, *, hidden_units=16, activation="relu",
+                 name="shallow_relu") -> keras.Model:
+    """x -> Dense(hidden_units, ReLU) -> Dense(outputs): a sum of ``hidden_units`` hinges, so a
+    piecewise-linear fit with at most that many kinks."""
+    inputs = keras.Input(input_shape, name="inputs")
+    x = layers.Dense(hidden_units, activation=activation, name="hidden")(inputs)
+    return keras.Model(inputs, layers.Dense(outputs, name="predictions")(x), name=name)
+
+
+@register_search_space("function_fit")
+def shallow_relu_search_space(hp) -> dict:
+    return {"hidden_units": hp.Choice("hidden_units", [4, 16, 64, 256], default=16)}
 
 
 @register_search_space("linear")

@@ -60,3 +60,30 @@ class PositionEmbedding(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "max_length": self.max_length,
                 "initializer": keras.initializers.serialize(self.initializer)}
+
+
+@keras.saving.register_keras_serializable(package="keras_recipes")
+class PixelShuffle(keras.layers.Layer):
+    """Sub-pixel upsampling (Shi et al. 2016), ``tf.nn.depth_to_space`` in portable ops:
+    (batch, h, w, c * r * r) -> (batch, h * r, w * r, c)."""
+
+    def __init__(self, factor: int, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, inputs):
+        r = self.factor
+        height, width, depth = ops.shape(inputs)[1], ops.shape(inputs)[2], ops.shape(inputs)[3]
+        channels = depth // (r * r)
+        x = ops.reshape(inputs, (-1, height, width, r, r, channels))
+        x = ops.transpose(x, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(x, (-1, height * r, width * r, channels))
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, depth = input_shape
+        r = self.factor
+        scale = lambda size: None if size is None else size * r  # noqa: E731
+        return (batch, scale(height), scale(width), depth // (r * r))
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self.factor}

@@ -39,6 +39,7 @@ class Entry:
     summary: str
     builder: Callable | None = None
     inputs: str = "image"
+    outputs: str = "classes"
 
 
 _entries: dict[str, Entry] = {}
@@ -46,29 +47,36 @@ _search_spaces: dict[str, Callable] = {}
 _builders_loaded = False
 
 
-INPUT_KINDS = ("image", "features", "tokens", "token_pairs")
+INPUT_KINDS = ("image", "features", "tokens", "token_pairs", "vector", "latent")
+OUTPUT_KINDS = ("classes", "image", "class_map", "values")
 
 
-def register(name: str, *, family: str, paper: str = "", inputs: str = "image", min_input_size=None):
+def register(name: str, *, family: str, paper: str = "", inputs: str = "image", outputs: str = "classes",
+             min_input_size=None):
     """Decorator that registers a builder under ``name``.
 
     ``name``, ``family``, ``paper`` and ``inputs`` must be string literals: ``static_entries``
     reads them from the source without importing Keras. ``inputs`` says what the model takes:
     ``image`` (height, width, channels), ``features`` (time, features) float sequences,
-    ``tokens`` (time,) integer ids with 0 as padding, or ``token_pairs`` (source and target ids). ``min_input_size`` (an int, or a function of the
+    ``tokens`` (time,) integer ids with 0 as padding, ``token_pairs`` (source and target ids),
+    ``vector`` (features,) flat values, or ``latent`` (a generator's noise vector). ``outputs``
+    says what it returns: ``classes`` (class scores), ``image``, ``class_map`` (class scores per
+    pixel) or ``values`` (regression). ``min_input_size`` (an int, or a function of the
     builder's keyword arguments returning one) is the smallest height and width that keeps
     every feature map at least 1x1; smaller inputs raise ``InputTooSmallError``.
     """
 
     if inputs not in INPUT_KINDS:
         raise ValueError(f"register({name!r}): inputs must be one of {', '.join(INPUT_KINDS)}")
+    if outputs not in OUTPUT_KINDS:
+        raise ValueError(f"register({name!r}): outputs must be one of {', '.join(OUTPUT_KINDS)}")
 
     def decorator(builder: Callable) -> Callable:
         if name in _entries:
             raise ValueError(f"architecture {name!r} is registered twice")
         checked = builder if min_input_size is None else _with_size_check(builder, name, min_input_size)
         summary = (builder.__doc__ or "").strip().splitlines()[0] if builder.__doc__ else ""
-        _entries[name] = Entry(name, family, paper, summary, checked, inputs)
+        _entries[name] = Entry(name, family, paper, summary, checked, inputs, outputs)
         return checked
 
     return decorator
@@ -169,16 +177,16 @@ def get(name: str) -> Callable:
     return entry(name).builder
 
 
-def names(pattern: str = "*", *, inputs: str | None = None) -> list[str]:
+def names(pattern: str = "*", *, inputs: str | None = None, outputs: str | None = None) -> list[str]:
     """Sorted registered names matching a shell-style wildcard, e.g. ``"resnet*"``, optionally
-    only those taking one kind of input (``inputs="tokens"``)."""
+    only those taking one kind of input (``inputs="tokens"``) or giving one kind of output."""
     _load_builders()
     return sorted(n for n, e in _entries.items()
-                  if fnmatch.fnmatchcase(n, pattern) and inputs in (None, e.inputs))
+                  if fnmatch.fnmatchcase(n, pattern) and inputs in (None, e.inputs) and outputs in (None, e.outputs))
 
 
-def entries(pattern: str = "*", *, inputs: str | None = None) -> list[Entry]:
-    return [entry(n) for n in names(pattern, inputs=inputs)]
+def entries(pattern: str = "*", *, inputs: str | None = None, outputs: str | None = None) -> list[Entry]:
+    return [entry(n) for n in names(pattern, inputs=inputs, outputs=outputs)]
 
 
 def build(architecture: str, /, **kwargs):
@@ -201,7 +209,7 @@ def static_entries() -> list[Entry]:
                     and getattr(decorator.func, "id", None) == "register"
                 ):
                     keywords = {k.arg: ast.literal_eval(k.value) for k in decorator.keywords
-                                if k.arg in ("family", "paper", "inputs")}
+                                if k.arg in ("family", "paper", "inputs", "outputs")}
                     docstring = ast.get_docstring(node) or ""
                     found.append(
                         Entry(
@@ -210,6 +218,7 @@ def static_entries() -> list[Entry]:
                             paper=keywords.get("paper", ""),
                             summary=docstring.splitlines()[0] if docstring else "",
                             inputs=keywords.get("inputs", "image"),
+                            outputs=keywords.get("outputs", "classes"),
                         )
                     )
     return sorted(found, key=lambda e: e.name)

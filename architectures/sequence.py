@@ -215,7 +215,7 @@ def seq2seq_inference_models(model: keras.Model) -> tuple[keras.Model, keras.Mod
 
 
 @register("forecaster", family="forecasting", paper="Hewamalage et al. 2021, RNNs for time series forecasting",
-          inputs="features")
+          inputs="features", outputs="values")
 def forecaster(input_shape=(24, 1), num_classes=None, *, include_top=True, classifier_activation=None,
                horizon=1, targets=None, encoder="lstm", units=32, depth=1, filters=32, kernel_size=3,
                dropout=0.0, name="forecaster") -> keras.Model:

@@ -31,9 +31,9 @@ def cmd_list(args) -> int:
     print(format_table(recipe_rows, ("name", "dataset", "architecture", "documented", "description")))
     import fnmatch
 
-    arch_rows = [(e.name, e.family, e.inputs, e.paper) for e in static_entries() if fnmatch.fnmatchcase(e.name, args.pattern)]
+    arch_rows = [(e.name, e.family, f"{e.inputs} -> {e.outputs}", e.paper) for e in static_entries() if fnmatch.fnmatchcase(e.name, args.pattern)]
     print("\nArchitectures (architectures.build(NAME, ...))\n")
-    print(format_table(arch_rows, ("name", "family", "inputs", "reference")))
+    print(format_table(arch_rows, ("name", "family", "takes -> gives", "reference")))
     return 0
 
 

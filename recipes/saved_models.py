@@ -146,7 +146,8 @@ def _model_endpoint(model, input_name, output_name):
              for tensor in model.inputs]
 
     def serve(*inputs):
-        return {output_name: model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)}
+        outputs = model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+        return dict(outputs) if isinstance(outputs, dict) else {output_name: outputs}
 
     return serve, specs
 

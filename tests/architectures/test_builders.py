@@ -21,7 +21,7 @@ def _outputs(model, x):
     return keras.ops.convert_to_numpy(model(x, training=False))
 
 
-IMAGE_BUILDERS = architectures.names(inputs="image")
+IMAGE_BUILDERS = architectures.names(inputs="image", outputs="classes")
 
 
 @pytest.fixture(scope="module", params=IMAGE_BUILDERS)

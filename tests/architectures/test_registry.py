@@ -19,8 +19,8 @@ def test_unknown_name_lists_close_matches():
 
 def test_static_catalog_matches_runtime_registry():
     """`keras-recipes list` reads the decorators from source; it must agree with the registry."""
-    static = {(e.name, e.family, e.paper, e.summary, e.inputs) for e in architectures.static_entries()}
-    runtime = {(e.name, e.family, e.paper, e.summary, e.inputs) for e in architectures.entries()}
+    static = {(e.name, e.family, e.paper, e.summary, e.inputs, e.outputs) for e in architectures.static_entries()}
+    runtime = {(e.name, e.family, e.paper, e.summary, e.inputs, e.outputs) for e in architectures.entries()}
     assert static == runtime
 
 

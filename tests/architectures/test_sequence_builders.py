@@ -9,7 +9,7 @@ import tensorflow as tf
 import architectures
 from architectures.sequence import TEXT_ENCODERS, seq2seq_inference_models
 
-SEQUENCE_BUILDERS = [n for n in architectures.names() if architectures.entry(n).inputs != "image"]
+SEQUENCE_BUILDERS = [n for n in architectures.names() if architectures.entry(n).inputs in ("features", "tokens", "token_pairs")]
 FEATURES = 3
 VOCABULARY = 12
 

@@ -44,10 +44,13 @@ def _worker_records(project_dir):
 # --- search spaces ------------------------------------------------------------------------------
 
 def _small_build(name, kwargs):
-    kind = architectures.entry(name).inputs
-    if kind == "image":
+    kind, outputs = architectures.entry(name).inputs, architectures.entry(name).outputs
+    classes = {"num_classes": 4} if outputs in ("classes", "class_map") else {}
+    if kind in ("image", "latent"):
         size = max(32, architectures.min_input_size(name, **kwargs))
-        return architectures.build(name, input_shape=(size, size, 3), num_classes=4, **kwargs)
+        return architectures.build(name, input_shape=(size, size, 3), **classes, **kwargs)
+    if kind == "vector":
+        return architectures.build(name, input_shape=(1,), **kwargs)
     shape = {"features": (12, 2), "tokens": (None,), "token_pairs": (None,)}[kind]
     extra = {"text_classifier": {"vocabulary_size": 50}, "seq2seq": {"source_vocabulary_size": 12}}.get(name, {})
     return architectures.build(name, input_shape=shape, num_classes=12, **extra, **kwargs)

@@ -1,0 +1,156 @@
+"""DCGAN (Radford et al. 2015): a generator and a discriminator trained against each other.
+
+Following the paper's guidelines: strided (transposed) convolutions instead of pooling, batch
+norm in both networks except the generator's output and the discriminator's input, ReLU in the
+generator with a tanh output, LeakyReLU(0.2) in the discriminator. Images are in [-1, 1].
+"""
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from architectures.registry import register, register_search_space
+
+
+def dcgan_generator(latent_dim: int, output_shape, *, filters=(128, 64), name="generator") -> keras.Model:
+    """noise -> Dense -> (h/4, w/4, filters[0]) -> one stride-2 transposed conv per entry of
+    ``filters`` (the last one to the image's channels, tanh)."""
+    height, width, channels = output_shape
+    factor = 2 ** len(filters)
+    if height % factor or width % factor:
+        raise ValueError(f"dcgan with {len(filters)} upsampling steps needs height and width divisible by "
+                         f"{factor}, got {height}x{width}; pad or resize the images, or pass fewer filters")
+    inputs = keras.Input((latent_dim,), name="noise")
+    x = layers.Dense((height // factor) * (width // factor) * filters[0], use_bias=False, name="project")(inputs)
+    x = layers.BatchNormalization(name="project_bn")(x)
+    x = layers.ReLU(name="project_relu")(x)
+    x = layers.Reshape((height // factor, width // factor, filters[0]), name="reshape")(x)
+    for index, size in enumerate(filters[1:], start=1):
+        x = layers.Conv2DTranspose(size, 4, strides=2, padding="same", use_bias=False, name=f"up{index}_deconv")(x)
+        x = layers.BatchNormalization(name=f"up{index}_bn")(x)
+        x = layers.ReLU(name=f"up{index}_relu")(x)
+    outputs = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
+                                     name="image")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def dcgan_discriminator(input_shape, *, filters=(64, 128), name="discriminator") -> keras.Model:
+    """image -> stride-2 conv + LeakyReLU per entry of ``filters`` (batch norm after the first)
+    -> one logit: real (> 0) or generated."""
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for index, size in enumerate(filters, start=1):
+        x = layers.Conv2D(size, 4, strides=2, padding="same", use_bias=index == 1, name=f"down{index}_conv")(x)
+        if index > 1:
+            x = layers.BatchNormalization(name=f"down{index}_bn")(x)
+        x = layers.LeakyReLU(0.2, name=f"down{index}_lrelu")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    return keras.Model(inputs, layers.Dense(1, name="logit")(x), name=name)
+
+
+@keras.saving.register_keras_serializable(package="keras_recipes")
+class GAN(keras.Model):
+    """A generator and a discriminator with one optimizer each. ``train_step`` takes a batch of
+    real images (in [-1, 1]), updates the discriminator on real vs generated, then the generator
+    to make the discriminator call its samples real (the non-saturating loss). Calling the model
+    generates images from noise."""
+
+    def __init__(self, generator, discriminator, latent_dim, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.discriminator = discriminator
+        self.latent_dim = latent_dim
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.discriminator_loss_tracker = keras.metrics.Mean(name="discriminator_loss")
+        self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
+        self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+    def compile(self, generator_optimizer="adam", discriminator_optimizer="adam", **kwargs):
+        super().compile(**kwargs)
+        self.generator_optimizer = keras.optimizers.get(generator_optimizer)
+        self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
+        # built now, not at the first step, so that BackupAndRestore and load_weights find their state
+        self.generator_optimizer.build(self.generator.trainable_variables)
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        return {"generator_optimizer": keras.optimizers.serialize(self.generator_optimizer),
+                "discriminator_optimizer": keras.optimizers.serialize(self.discriminator_optimizer)}
+
+    def compile_from_config(self, config):
+        self.compile(**{key: keras.optimizers.deserialize(value) for key, value in config.items()})
+
+    @property
+    def metrics(self):
+        return [self.discriminator_loss_tracker, self.generator_loss_tracker]
+
+    def call(self, noise, training=False):
+        return self.generator(noise, training=training)
+
+    def sample_noise(self, count):
+        return keras.random.normal((count, self.latent_dim), seed=self.seed_generator)
+
+    def train_step(self, data):
+        real = data[0] if isinstance(data, tuple) else data
+        batch = ops.shape(real)[0]
+        fake = self.generator(self.sample_noise(batch), training=True)
+        with tf.GradientTape() as tape:
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            discriminator_loss = (self.bce(ops.ones_like(real_logits), real_logits)
+                                  + self.bce(ops.zeros_like(fake_logits), fake_logits))
+        weights = self.discriminator.trainable_weights
+        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(discriminator_loss, weights), weights))
+
+        with tf.GradientTape() as tape:
+            fake_logits = self.discriminator(self.generator(self.sample_noise(batch), training=True), training=True)
+            generator_loss = self.bce(ops.ones_like(fake_logits), fake_logits)
+        weights = self.generator.trainable_weights
+        self.generator_optimizer.apply_gradients(zip(tape.gradient(generator_loss, weights), weights))
+
+        self.discriminator_loss_tracker.update_state(discriminator_loss)
+        self.generator_loss_tracker.update_state(generator_loss)
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def test_step(self, data):
+        real = data[0] if isinstance(data, tuple) else data
+        real_logits = self.discriminator(real)
+        fake_logits = self.discriminator(self.generator(self.sample_noise(ops.shape(real)[0])))
+        self.discriminator_loss_tracker.update_state(
+            self.bce(ops.ones_like(real_logits), real_logits) + self.bce(ops.zeros_like(fake_logits), fake_logits))
+        self.generator_loss_tracker.update_state(self.bce(ops.ones_like(fake_logits), fake_logits))
+        return {metric.name: metric.result() for metric in self.metrics}
+
+    def get_config(self):
+        return {**super().get_config(), "latent_dim": self.latent_dim, "seed": self.seed,
+                "generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for part in ("generator", "discriminator"):
+            config[part] = keras.saving.deserialize_keras_object(config[part])
+        return cls(**config)
+
+
+@register("dcgan", family="gan", paper="Radford et al. 2015, arXiv:1511.06434", inputs="latent", outputs="image")
+def dcgan(input_shape=(28, 28, 1), *, latent_dim=64, filters=(128, 64), seed=None, name="dcgan") -> GAN:
+    """DCGAN for ``input_shape`` images: noise of ``latent_dim`` -> generator -> image in
+    [-1, 1]; the discriminator mirrors the generator's widths. A ``GAN`` with its own
+    ``train_step``; compile it with ``generator_optimizer`` and ``discriminator_optimizer``."""
+    generator = dcgan_generator(latent_dim, input_shape, filters=filters)
+    discriminator = dcgan_discriminator(input_shape, filters=tuple(reversed(filters)))
+    model = GAN(generator, discriminator, latent_dim, seed=seed, name=name)
+    model(ops.zeros((1, latent_dim)))
+    return model
+
+
+@register_search_space("gan")
+def dcgan_search_space(hp) -> dict:
+    width = hp.Choice("filters", [32, 64, 128], default=64)
+    return {"latent_dim": hp.Choice("latent_dim", [32, 64, 128], default=64), "filters": (2 * width, width)}
