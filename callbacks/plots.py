@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from pathlib import Path
 
 import keras
@@ -99,18 +100,23 @@ def plot_decision_boundary(predict, x, y, path, *, title="Decision boundary", re
 
 
 class TrainingCurves(keras.callbacks.Callback):
-    """Redraws the training curves PNG after every epoch, so a crash keeps the picture so far.
+    """Draws the training curves PNG as training goes, so a crash keeps the picture so far.
 
-    The per-epoch logs are kept in a JSON file beside the PNG, so a run resumed by
-    ``BackupAndRestore`` draws its whole history, not just the epochs after the restart.
+    The per-epoch logs are written to a JSON file beside the PNG after every epoch, so a run
+    resumed by ``BackupAndRestore`` draws its whole history, not just the epochs after the
+    restart. Drawing takes a few hundred milliseconds, so the PNG is redrawn at most every
+    ``min_seconds`` (and always when training ends), not after every one of many short epochs.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, min_seconds: float = 10.0):
         super().__init__()
         self.path = Path(path)
         self.log_path = self.path.with_suffix(".json")
+        self.min_seconds = min_seconds
         self.rows: dict[int, dict[str, float]] = {}
         self._warned = False
+        self._last_draw: float | None = None
+        self._drawn = True
 
     def on_train_begin(self, logs=None):
         if self.log_path.exists():
@@ -121,6 +127,16 @@ class TrainingCurves(keras.callbacks.Callback):
         self.rows[epoch] = {k: float(v) for k, v in (logs or {}).items()}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_path.write_text(json.dumps(self.rows))
+        self._drawn = False
+        if self._last_draw is None or time.monotonic() - self._last_draw >= self.min_seconds:
+            self._draw()
+
+    def on_train_end(self, logs=None):
+        if not self._drawn:
+            self._draw()
+
+    def _draw(self):
+        self._last_draw, self._drawn = time.monotonic(), True
         if not matplotlib_available():
             if not self._warned:
                 _skip("training curves")

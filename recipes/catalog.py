@@ -259,3 +259,26 @@ for cell in ("simple_rnn", "lstm"):
         learning_rate=3e-3,
         plots=(),
     ))
+
+# --- function fitting (recipes.function_fit) ---
+
+FUNCTION_FIT_CALLBACKS = {name: options for name, options in DEFAULT_CALLBACKS.items()
+                          if name not in ("early_stopping", "tensorboard")}
+for function, measured in (("sin", 0.05), ("abs", 0.05), ("step", 0.5)):
+    register_recipe(Recipe(
+        name=f"function_fit_{function}",
+        dataset=function,
+        architecture="shallow_relu",
+        task="function_fit",
+        description=f"One hidden layer of 64 ReLU units fitting {function}(x) (universal approximation).",
+        expected={"max_error": measured},
+        architecture_kwargs={"hidden_units": 64},
+        loss="mse",
+        metrics=("mae",),
+        learning_rate=1e-2,
+        schedule="cosine",
+        batch_size=32,
+        epochs=60,
+        callbacks=FUNCTION_FIT_CALLBACKS,
+        plots=("fit",),
+    ))

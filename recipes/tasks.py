@@ -19,7 +19,7 @@ from recipes import data as datasets
 from recipes.errors import UnknownNameError
 from recipes.saved_models import export as export_model
 
-_TASK_MODULES = ("recipes.text", "recipes.timeseries")
+_TASK_MODULES = ("recipes.text", "recipes.timeseries", "recipes.function_fit", "recipes.super_resolution")
 _tasks: dict[str, "Task"] = {}
 
 

@@ -46,6 +46,19 @@ def test_training_curves_survive_a_resume(tmp_path):
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_training_curves_redraw_at_most_every_min_seconds_and_at_the_end(tmp_path, monkeypatch):
+    drawn = []
+    monkeypatch.setattr(plots, "plot_history", lambda history, path, epochs: drawn.append(list(epochs)))
+    curves = callbacks.TrainingCurves(tmp_path / "curves.png", min_seconds=3600)
+    curves.on_train_begin()
+    for epoch in range(4):
+        curves.on_epoch_end(epoch, {"loss": 1.0})
+    assert drawn == [[1]]
+    curves.on_train_end()
+    assert drawn == [[1], [1, 2, 3, 4]]
+    assert sorted(json.loads((tmp_path / "curves.json").read_text())) == ["0", "1", "2", "3"]
+
+
 def test_confusion_matrix_and_decision_boundary_pngs(tmp_path):
     y = np.array([0, 1, 1, 2])
     path = callbacks.plot_confusion_matrix(y, np.array([0, 1, 2, 2]), ["a", "b", "c"], tmp_path / "cm.png")
