@@ -19,7 +19,8 @@ from recipes import data as datasets
 from recipes.errors import UnknownNameError
 from recipes.saved_models import export as export_model
 
-_TASK_MODULES = ("recipes.text", "recipes.timeseries", "recipes.function_fit", "recipes.super_resolution")
+_TASK_MODULES = ("recipes.text", "recipes.timeseries", "recipes.function_fit", "recipes.super_resolution",
+                 "recipes.segmentation")
 _tasks: dict[str, "Task"] = {}
 
 
