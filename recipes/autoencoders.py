@@ -1,0 +1,230 @@
+"""Unsupervised image models: the autoencoder (``reconstruction`` task), measured against PCA
+with the same code size, and the variational autoencoder (``vae`` task).
+
+    >>> result = recipes.run("fashion_mnist_autoencoder")
+    >>> result.test_metrics["reconstruction_mse"], result.test_metrics["pca_mse"]
+    >>> result = recipes.run("fashion_mnist_vae")
+    >>> result.test_metrics["negative_elbo"]
+
+Errors are on [0, 1] pixel values over the test split. PCA is fitted on the same training images.
+Exports take and return raw 0-255 pixel values: the autoencoder (``pixels -> reconstruction``),
+its encoder on its own (``<name>_encoder``: ``pixels -> embedding``) and the VAE's decoder
+(``latent -> image``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import keras
+import numpy as np
+
+import architectures
+from callbacks import matplotlib_available
+from recipes import data as datasets
+from recipes.saved_models import export as export_model
+from recipes.tasks import Task, register_task
+
+log = logging.getLogger("keras_recipes")
+
+INPUT_NAME = "pixels"
+
+
+class PCA:
+    """Principal component analysis by eigen-decomposition of the training covariance."""
+
+    def __init__(self, components: int):
+        self.components = components
+
+    def fit(self, x: np.ndarray) -> "PCA":
+        flat = x.reshape(len(x), -1).astype(np.float64)
+        self.mean = flat.mean(axis=0)
+        centered = flat - self.mean
+        _, vectors = np.linalg.eigh(centered.T @ centered / len(flat))
+        self.basis = vectors[:, ::-1][:, : self.components]
+        return self
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        return (x.reshape(len(x), -1) - self.mean) @ self.basis
+
+    def reconstruct(self, x: np.ndarray) -> np.ndarray:
+        return (self.encode(x) @ self.basis.T + self.mean).reshape(x.shape)
+
+
+def _unit_images(recipe, *, data_dir, download, targets: str):
+    """The dataset's images scaled to [0, 1], as ``(raw pixels, [0, 1] images)`` pairs when
+    ``targets == "images"``, or ``([0, 1] images, labels)``."""
+    raw = datasets.load_arrays(recipe.dataset, data_dir=data_dir, download=download, seed=recipe.seed)
+    scale = raw.value_range or 1.0
+    if targets == "images":
+        pairs = datasets.RawData(raw.x_train.astype(np.float32), (raw.x_train / scale).astype(np.float32),
+                                 raw.x_test.astype(np.float32), (raw.x_test / scale).astype(np.float32),
+                                 raw.class_names, INPUT_NAME, scale, raw.source)
+    else:
+        pairs = datasets.RawData((raw.x_train / scale).astype(np.float32), raw.y_train,
+                                 (raw.x_test / scale).astype(np.float32), raw.y_test,
+                                 raw.class_names, INPUT_NAME, scale, raw.source)
+    return datasets.from_arrays(recipe.dataset, pairs, batch_size=recipe.batch_size,
+                                validation_split=recipe.validation_split, seed=recipe.seed,
+                                train_limit=recipe.train_limit, test_limit=recipe.test_limit)
+
+
+def autoencoder_model(input_shape, value_range: float, *, architecture="autoencoder", name="autoencoder",
+                      **architecture_kwargs) -> keras.Model:
+    """The registered autoencoder behind a rescaling of raw pixels to [0, 1]; it reconstructs
+    [0, 1] images. ``model.get_layer(architecture).get_layer("encoder")`` is the encoder."""
+    network = architectures.build(architecture, input_shape=input_shape, name=architecture, **architecture_kwargs)
+    inputs = keras.Input(input_shape, name=INPUT_NAME)
+    return keras.Model(inputs, network(keras.layers.Rescaling(1 / value_range, name="rescale")(inputs)), name=name)
+
+
+@register_task
+class Reconstruction(Task):
+    """Image -> the same image through a small code (``pixels -> reconstruction``)."""
+
+    name = "reconstruction"
+
+    def load(self, recipe, *, data_dir=None, download=True):
+        return _unit_images(recipe, data_dir=data_dir, download=download, targets="images")
+
+    def build(self, recipe, data):
+        return autoencoder_model(data.info.input_shape, data.info.value_range, architecture=recipe.architecture,
+                                 name=f"{recipe.architecture}_{recipe.dataset}", **recipe.architecture_kwargs)
+
+    def evaluate(self, recipe, model, data, run_dir):
+        pixels, truth = data.arrays["test"]
+        train_images = data.arrays["train"][1]
+        encoder = model.get_layer(recipe.architecture).get_layer("encoder")
+        pca = PCA(encoder.output_shape[-1]).fit(train_images)
+        reconstructed = model.predict(pixels, verbose=0, batch_size=512)
+        by_pca = np.clip(pca.reconstruct(truth), 0, 1)
+        metrics = {"reconstruction_mse": float(np.mean((reconstructed - truth) ** 2)),
+                   "pca_mse": float(np.mean((by_pca - truth) ** 2)), "code_size": int(pca.components)}
+        plot = plot_image_rows({"original": truth[:8], "autoencoder": reconstructed[:8], "PCA": by_pca[:8]},
+                               Path(run_dir) / "plots" / "reconstructions.png",
+                               title=f"{recipe.name}: test images, code size {pca.components}")
+        return metrics, [plot] if plot else []
+
+    def export(self, recipe, model, data, *, export_dir, metadata):
+        value_range = data.info.value_range
+        network = model.get_layer(recipe.architecture)
+        inputs = keras.Input(data.info.input_shape, name=INPUT_NAME)
+        rescaled = keras.layers.Rescaling(1 / value_range, name="rescale")(inputs)
+        encoder = keras.Model(inputs, network.get_layer("encoder")(rescaled), name=f"{recipe.name}_encoder")
+        reconstruction = keras.Model(
+            inputs, keras.layers.Rescaling(value_range, name="to_pixel_values")(model(inputs)), name=recipe.name)
+        encoder_path = export_model(encoder, f"{recipe.name}_encoder", export_dir=export_dir, input_name=INPUT_NAME,
+                                    output_name="embedding", metadata={**metadata, "part": "encoder"})
+        log.info("%s: encoder exported to %s", recipe.name, encoder_path)
+        return export_model(reconstruction, recipe.name, export_dir=export_dir, input_name=INPUT_NAME,
+                            output_name="reconstruction",
+                            metadata={**metadata, "value_range": value_range, "encoder_export": str(encoder_path)})
+
+
+@register_task
+class VAE(Task):
+    """The variational autoencoder: trained by its own ``train_step`` on [0, 1] images; the test
+    split's reconstruction and KL terms and their sum, the negative ELBO (nats per image)."""
+
+    name = "vae"
+
+    def load(self, recipe, *, data_dir=None, download=True):
+        return _unit_images(recipe, data_dir=data_dir, download=download, targets="labels")
+
+    def build(self, recipe, data):
+        return architectures.build(recipe.architecture, input_shape=data.info.input_shape, seed=recipe.seed,
+                                   name=f"{recipe.architecture}_{recipe.dataset}", **recipe.architecture_kwargs)
+
+    def evaluate(self, recipe, model, data, run_dir):
+        terms = model.evaluate(data.test, verbose=0, return_dict=True)
+        metrics = {"reconstruction_loss": float(terms["reconstruction_loss"]), "kl_loss": float(terms["kl_loss"]),
+                   "negative_elbo": float(terms["reconstruction_loss"] + terms["kl_loss"])}
+        plots = Path(run_dir) / "plots"
+        latent_dim = model.decoder.input_shape[-1]
+        prior = np.random.default_rng(recipe.seed).normal(size=(64, latent_dim)).astype(np.float32)
+        written = [plot_image_grid(model.decoder.predict(prior, verbose=0), plots / "samples.png",
+                                   title=f"{recipe.name}: 64 samples from the prior")]
+        if latent_dim == 2:
+            images, labels = data.arrays["test"]
+            means = model.encoder.predict(images, verbose=0, batch_size=512)["z_mean"]
+            written.append(plot_latent_map(means, labels, data.info.class_names, plots / "latent_space.png",
+                                           title=f"{recipe.name}: test images' latent means"))
+        return metrics, [path for path in written if path is not None]
+
+    def export(self, recipe, model, data, *, export_dir, metadata):
+        latent = keras.Input(model.decoder.input_shape[1:], name="latent")
+        decoder = keras.Model(latent, keras.layers.Rescaling(data.info.value_range, name="to_pixel_values")(
+            model.decoder(latent)), name=f"{recipe.name}_decoder")
+        return export_model(decoder, recipe.name, export_dir=export_dir, input_name="latent", output_name="image",
+                            metadata={**metadata, "part": "decoder", "value_range": data.info.value_range})
+
+
+# --- pictures -----------------------------------------------------------------------------------
+
+def _figure_or_warn(what: str):
+    if not matplotlib_available():
+        log.warning("plots skipped (%s): matplotlib is not installed; `pip install 'keras-recipes[plots]'`", what)
+        return None
+    from matplotlib.figure import Figure
+
+    return Figure
+
+
+def _save(figure, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return path
+
+
+def plot_image_rows(rows: dict, path, *, title="") -> Path | None:
+    """One labelled row per entry of ``rows`` (name -> images in [0, 1])."""
+    Figure = _figure_or_warn("image rows")
+    if Figure is None:
+        return None
+    count = max(len(images) for images in rows.values())
+    figure = Figure(figsize=(1.2 * count, 1.3 * len(rows) + 0.4), dpi=100)
+    grid = figure.subplots(len(rows), count, squeeze=False)
+    for row, (label, images) in enumerate(rows.items()):
+        for column in range(count):
+            axes = grid[row, column]
+            axes.set_axis_off()
+            if column < len(images):
+                axes.imshow(np.clip(images[column][..., 0], 0, 1), cmap="gray", vmin=0, vmax=1)
+        grid[row, 0].set_title(label, fontsize=8, loc="left")
+    figure.suptitle(title, fontsize=9)
+    return _save(figure, path)
+
+
+def plot_image_grid(images, path, *, title="", value_range=(0.0, 1.0)) -> Path | None:
+    """A square grid of single-channel images."""
+    Figure = _figure_or_warn("image grid")
+    if Figure is None:
+        return None
+    side = int(np.ceil(np.sqrt(len(images))))
+    figure = Figure(figsize=(side, side + 0.3), dpi=100)
+    grid = figure.subplots(side, side, squeeze=False)
+    for index, axes in enumerate(grid.reshape(-1)):
+        axes.set_axis_off()
+        if index < len(images):
+            axes.imshow(images[index][..., 0], cmap="gray", vmin=value_range[0], vmax=value_range[1])
+    figure.suptitle(title, fontsize=9)
+    return _save(figure, path)
+
+
+def plot_latent_map(means, labels, class_names, path, *, title="") -> Path | None:
+    """2-D latent means, one colour per class."""
+    Figure = _figure_or_warn("latent map")
+    if Figure is None:
+        return None
+    figure = Figure(figsize=(7, 6), dpi=100)
+    axes = figure.add_subplot()
+    for index, name in enumerate(class_names):
+        chosen = labels == index
+        axes.scatter(means[chosen, 0], means[chosen, 1], s=2, alpha=0.6, label=name, color=f"C{index % 10}")
+    axes.set_xlabel("z[0]")
+    axes.set_ylabel("z[1]")
+    axes.legend(fontsize=7, markerscale=4)
+    axes.set_title(title, fontsize=9)
+    return _save(figure, path)
