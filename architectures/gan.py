@@ -67,10 +67,15 @@ class GAN(keras.Model):
         self.generator_loss_tracker = keras.metrics.Mean(name="generator_loss")
         self.bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
-    def compile(self, generator_optimizer="adam", discriminator_optimizer="adam", **kwargs):
-        super().compile(**kwargs)
-        self.generator_optimizer = keras.optimizers.get(generator_optimizer)
-        self.discriminator_optimizer = keras.optimizers.get(discriminator_optimizer)
+    def compile(self, generator_optimizer=None, discriminator_optimizer=None, *, optimizer="adam", **kwargs):
+        """One optimizer per network; either one not given is a fresh copy of ``optimizer``.
+        ``loss`` and ``metrics`` are not used: the losses are the GAN's own."""
+        super().compile()
+        template = keras.optimizers.get(optimizer)
+        fresh = lambda: template.__class__.from_config(template.get_config())  # noqa: E731
+        self.generator_optimizer = keras.optimizers.get(generator_optimizer) if generator_optimizer else fresh()
+        self.discriminator_optimizer = (keras.optimizers.get(discriminator_optimizer) if discriminator_optimizer
+                                        else fresh())
         # built now, not at the first step, so that BackupAndRestore and load_weights find their state
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)

@@ -11,11 +11,13 @@ from callbacks.plots import (
     plot_decision_boundary,
     plot_history,
 )
+from callbacks.samples import GeneratedSamples
 from callbacks.standard import DEFAULT, FACTORIES, LearningRateLogger, build_callbacks
 
 __all__ = [
     "DEFAULT",
     "FACTORIES",
+    "GeneratedSamples",
     "LearningRateLogger",
     "TrainingCurves",
     "augmentation_pipeline",

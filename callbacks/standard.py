@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 
 from callbacks.plots import TrainingCurves
+from callbacks.samples import GeneratedSamples
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -43,8 +44,9 @@ FACTORIES = {
     "csv_log": _csv_log,
     "tensorboard": lambda run_dir, **o: keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), **o),
     "training_curves": lambda run_dir, **o: TrainingCurves(run_dir / "plots" / "training_curves.png", **o),
+    "generated_samples": lambda run_dir, **o: GeneratedSamples(run_dir / "plots", **o),
 }
-DEFAULT = {name: {} for name in FACTORIES}
+DEFAULT = {name: {} for name in FACTORIES if name != "generated_samples"}
 
 
 def build_callbacks(spec: dict[str, dict | None], run_dir) -> list[keras.callbacks.Callback]:

@@ -20,7 +20,7 @@ from recipes.errors import UnknownNameError
 from recipes.saved_models import export as export_model
 
 _TASK_MODULES = ("recipes.text", "recipes.timeseries", "recipes.function_fit", "recipes.super_resolution",
-                 "recipes.segmentation", "recipes.autoencoders")
+                 "recipes.segmentation", "recipes.autoencoders", "recipes.gan")
 _tasks: dict[str, "Task"] = {}
 
 

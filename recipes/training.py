@@ -25,6 +25,7 @@ OPTIMIZERS = {
     "adagrad": ("Adagrad", {}),
     "rmsprop": ("RMSprop", {}),
     "adam": ("Adam", {}),
+    "adam_beta1_0.5": ("Adam", {"beta_1": 0.5}),  # the DCGAN paper's setting
     "nadam": ("Nadam", {}),
     "adamw": ("AdamW", {}),
 }
@@ -134,7 +135,7 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
     test_metrics = model.evaluate(data.test, return_dict=True, verbose=0)
     evaluate_seconds = time.perf_counter() - started
 
-    epochs_run = len(history.history.get("loss", []))
+    epochs_run = len(history.epoch)
     run_dir = Path(run_dir) if run_dir else None
     return Result(
         model=model,
