@@ -282,3 +282,99 @@ for function, measured in (("sin", 0.05), ("abs", 0.05), ("step", 0.5)):
         callbacks=FUNCTION_FIT_CALLBACKS,
         plots=("fit",),
     ))
+
+# --- unsupervised, generative and dense prediction (recipes.autoencoders, .gan, .super_resolution,
+# .segmentation) ---
+
+NO_EARLY_STOP = {name: options for name, options in DEFAULT_CALLBACKS.items() if name != "early_stopping"}
+
+for name, kind, extra, description in (
+    ("fashion_mnist_autoencoder", "conv", {}, "Convolutional autoencoder with a 32-number code"),
+    ("fashion_mnist_dense_autoencoder", "dense", {"hidden_units": (256,)},
+     "Dense autoencoder (784-256-32-256-784)"),
+    ("fashion_mnist_denoising_autoencoder", "conv", {"noise_stddev": 0.2},
+     "Convolutional denoising autoencoder (Gaussian noise sd 0.2 on the training inputs)"),
+):
+    register_recipe(Recipe(
+        name=name,
+        dataset="fashion_mnist",
+        architecture="autoencoder",
+        task="reconstruction",
+        description=f"{description} on Fashion-MNIST, against PCA with the same code size.",
+        expected={"reconstruction_mse": 1.0},
+        architecture_kwargs={"kind": kind, "code_size": 32, **extra},
+        loss="mse",
+        metrics=(),
+        schedule="cosine",
+        epochs=15,
+        callbacks=NO_EARLY_STOP,
+        plots=(),
+    ))
+
+register_recipe(Recipe(
+    name="fashion_mnist_vae",
+    dataset="fashion_mnist",
+    architecture="vae",
+    task="vae",
+    description="Convolutional VAE with a 2-D latent on Fashion-MNIST: ELBO terms, prior samples, latent map.",
+    expected={"negative_elbo": 1000.0},
+    architecture_kwargs={"latent_dim": 2, "beta": 1.0},
+    loss=None,
+    metrics=(),
+    schedule="cosine",
+    epochs=15,
+    callbacks=NO_EARLY_STOP,
+    plots=(),
+))
+
+register_recipe(Recipe(
+    name="fashion_mnist_dcgan",
+    dataset="fashion_mnist",
+    architecture="dcgan",
+    task="gan",
+    description="DCGAN on Fashion-MNIST; Fréchet distance on fashion_mnist_cnn features vs real and untrained.",
+    expected={"frechet_distance": 1000.0},
+    architecture_kwargs={"latent_dim": 64, "filters": (128, 64)},
+    optimizer="adam_beta1_0.5",
+    learning_rate=2e-4,
+    loss=None,
+    metrics=(),
+    epochs=10,
+    # A GAN has no validation loss to stop on or keep the best of; its two optimizers are its own.
+    callbacks={"terminate_on_nan": {}, "backup": {}, "csv_log": {}, "training_curves": {},
+               "generated_samples": {"every": 2}},
+    plots=(),
+))
+
+register_recipe(Recipe(
+    name="fashion_mnist_espcn",
+    dataset="fashion_mnist",
+    architecture="espcn",
+    task="super_resolution",
+    description="ESPCN x2 (14x14 -> 28x28) on Fashion-MNIST, against bicubic upscaling (PSNR, SSIM).",
+    expected={"psnr": 0.0},
+    architecture_kwargs={"filters": (64, 32)},
+    loss="mse",
+    metrics=(),
+    schedule="cosine",
+    epochs=20,
+    callbacks=NO_EARLY_STOP,
+    plots=(),
+))
+
+register_recipe(Recipe(
+    name="shapes_unet",
+    dataset="shapes",
+    architecture="unet",
+    task="segmentation",
+    description="Small U-Net segmenting circles, squares and triangles on textured backgrounds (generated).",
+    expected={"mean_iou": 0.0},
+    architecture_kwargs={"filters": (16, 32, 64)},
+    data_options={"size": 64, "num_train": 4000, "num_test": 500, "max_shapes": 3},
+    learning_rate=3e-3,
+    schedule="cosine",
+    batch_size=32,
+    epochs=12,
+    callbacks=NO_EARLY_STOP,
+    plots=(),
+))

@@ -104,7 +104,8 @@ def segmentation_model(input_shape, num_classes: int, *, architecture="unet", na
 @register_task
 class Segmentation(Task):
     """Image -> a class per pixel (``pixels -> class_map, probabilities``). ``data_options``:
-    ``size``, ``num_train``, ``num_test``, ``max_shapes``."""
+    ``size``, ``num_train``, ``num_test``, ``max_shapes``; ``train_limit`` and ``test_limit``
+    cap the counts generated."""
 
     name = "segmentation"
 
@@ -114,8 +115,10 @@ class Segmentation(Task):
                                    f"got dataset {recipe.dataset!r}")
         options = {**DEFAULT_OPTIONS, **recipe.data_options}
         shape_options = {"size": options["size"], "max_shapes": options["max_shapes"]}
-        x_train, y_train = shapes_images(options["num_train"], seed=recipe.seed, **shape_options)
-        x_test, y_test = shapes_images(options["num_test"], seed=recipe.seed + TEST_SEED_OFFSET, **shape_options)
+        num_train = min(options["num_train"], recipe.train_limit or options["num_train"])
+        num_test = min(options["num_test"], recipe.test_limit or options["num_test"])
+        x_train, y_train = shapes_images(num_train, seed=recipe.seed, **shape_options)
+        x_test, y_test = shapes_images(num_test, seed=recipe.seed + TEST_SEED_OFFSET, **shape_options)
         raw = datasets.RawData(x_train, y_train, x_test, y_test, SHAPE_CLASSES, INPUT_NAME, 255.0,
                                "generated (shapes on textured backgrounds, recipes/segmentation.py)")
         return datasets.from_arrays("shapes", raw, batch_size=recipe.batch_size, validation_split=recipe.validation_split,
