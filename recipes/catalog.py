@@ -288,12 +288,11 @@ for function, measured in (("sin", 0.05), ("abs", 0.05), ("step", 0.5)):
 
 NO_EARLY_STOP = {name: options for name, options in DEFAULT_CALLBACKS.items() if name != "early_stopping"}
 
-for name, kind, extra, description in (
-    ("fashion_mnist_autoencoder", "conv", {}, "Convolutional autoencoder with a 32-number code"),
+# name -> (kind, options, description, measured test MSE); PCA with 32 components: 0.0145
+for name, kind, extra, description, measured in (
+    ("fashion_mnist_autoencoder", "conv", {}, "Convolutional autoencoder with a 32-number code", 0.0075),
     ("fashion_mnist_dense_autoencoder", "dense", {"hidden_units": (256,)},
-     "Dense autoencoder (784-256-32-256-784)"),
-    ("fashion_mnist_denoising_autoencoder", "conv", {"noise_stddev": 0.2},
-     "Convolutional denoising autoencoder (Gaussian noise sd 0.2 on the training inputs)"),
+     "Dense autoencoder (784-256-32-256-784)", 0.0098),
 ):
     register_recipe(Recipe(
         name=name,
@@ -301,7 +300,7 @@ for name, kind, extra, description in (
         architecture="autoencoder",
         task="reconstruction",
         description=f"{description} on Fashion-MNIST, against PCA with the same code size.",
-        expected={"reconstruction_mse": 1.0},
+        expected={"reconstruction_mse": measured, "pca_mse": 0.0145},
         architecture_kwargs={"kind": kind, "code_size": 32, **extra},
         loss="mse",
         metrics=(),
@@ -328,31 +327,12 @@ register_recipe(Recipe(
 ))
 
 register_recipe(Recipe(
-    name="fashion_mnist_dcgan",
-    dataset="fashion_mnist",
-    architecture="dcgan",
-    task="gan",
-    description="DCGAN on Fashion-MNIST; Fréchet distance on fashion_mnist_cnn features vs real and untrained.",
-    expected={"frechet_distance": 1000.0},
-    architecture_kwargs={"latent_dim": 64, "filters": (128, 64)},
-    optimizer="adam_beta1_0.5",
-    learning_rate=2e-4,
-    loss=None,
-    metrics=(),
-    epochs=10,
-    # A GAN has no validation loss to stop on or keep the best of; its two optimizers are its own.
-    callbacks={"terminate_on_nan": {}, "backup": {}, "csv_log": {}, "training_curves": {},
-               "generated_samples": {"every": 2}},
-    plots=(),
-))
-
-register_recipe(Recipe(
     name="fashion_mnist_espcn",
     dataset="fashion_mnist",
     architecture="espcn",
     task="super_resolution",
     description="ESPCN x2 (14x14 -> 28x28) on Fashion-MNIST, against bicubic upscaling (PSNR, SSIM).",
-    expected={"psnr": 0.0},
+    expected={"psnr": 22.7, "ssim": 0.81, "bicubic_psnr": 19.3, "bicubic_ssim": 0.73},
     architecture_kwargs={"filters": (64, 32)},
     loss="mse",
     metrics=(),
@@ -374,7 +354,7 @@ register_recipe(Recipe(
     learning_rate=3e-3,
     schedule="cosine",
     batch_size=32,
-    epochs=12,
+    epochs=8,
     callbacks=NO_EARLY_STOP,
     plots=(),
 ))
