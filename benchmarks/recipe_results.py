@@ -4,7 +4,9 @@
     KERAS_RECIPES_DATA_DIR=../shared/data python benchmarks/recipe_results.py mr_sentiment_lstm \
         --results benchmarks/results/sequence_results.json
 
-Writes benchmarks/results/recipe_results.json and prints the README table rows. Not run in CI.
+Writes benchmarks/results/recipe_results.json, copies each run's pictures to
+benchmarks/results/plots/<recipe>/ (the README links them) and prints the README table rows.
+Not run in CI.
 """
 
 import argparse
@@ -12,6 +14,7 @@ import datetime
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -24,6 +27,18 @@ import recipes  # noqa: E402
 OFFLINE = ["fashion_mnist_cnn", "fashion_mnist_mlp", "fashion_mnist_linear", "digits_mlp",
            "toy_spirals_mlp", "toy_spirals_linear"]
 RESULTS = Path(__file__).resolve().parent / "results" / "recipe_results.json"
+PICTURES = Path(__file__).resolve().parent / "results" / "plots"
+
+
+def keep_pictures(name: str, run_dir: Path) -> list[str]:
+    """Copy a run's PNGs (plots and sample grids) out of the git-ignored run folder."""
+    kept = PICTURES / name
+    if kept.exists():
+        shutil.rmtree(kept)
+    kept.mkdir(parents=True)
+    for picture in sorted((Path(run_dir) / "plots").glob("*.png")):
+        shutil.copy2(picture, kept / picture.name)
+    return [str(path.relative_to(PICTURES.parent.parent.parent)) for path in sorted(kept.glob("*.png"))]
 
 
 def main() -> None:
@@ -53,6 +68,7 @@ def main() -> None:
             "machine": machine,
             "command": f"python benchmarks/recipe_results.py {name}",
             "export_path": str(result.export_path),
+            "pictures": keep_pictures(name, result.run_dir),
         }
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(results, indent=2) + "\n")
