@@ -10,6 +10,8 @@ send single-image row-format requests back to back (requests encoded once, up fr
 - latency: p50 and p99 of single-image requests at concurrency 1, against 500 calls of the
   loaded SavedModel's ``serving_default`` in this process on the same images;
 - throughput at concurrency 1, 8 and 32, for 15 s each, without and with ``--batching``;
+- the same at concurrency 1 and 32 for ``resnet20`` (untrained; speed does not depend on the
+  weights), a network whose TensorFlow call costs more than the HTTP and JSON around it;
 - hot swap: 20 s at concurrency 8 against a server polling every 0.5 s, with version 2
   published after 10 s; every non-200 answer is counted.
 
@@ -38,6 +40,7 @@ import numpy as np  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
 NAME = "fashion_mnist_cnn"
+COMPUTE_BOUND = "resnet20"  # served as fashion_mnist_resnet20
 LATENCY_CALLS, LOAD_SECONDS, CONCURRENCY = 500, 15.0, (1, 8, 32)
 
 
@@ -75,13 +78,13 @@ class ServerProcess:
         self.process.wait(timeout=30)
 
 
-def _load(port: int, bodies: list[bytes], concurrency: int, seconds: float) -> dict:
+def _load(port: int, bodies: list[bytes], concurrency: int, seconds: float, name: str = NAME) -> dict:
     """Closed-loop load: ``concurrency`` clients on one event loop, one keep-alive connection each.
 
     Requests are written as raw HTTP/1.1 bytes prepared up front, so the generator spends far
     less CPU per request than the server it measures (it shares this machine's cores).
     """
-    requests = [(f"POST /v1/models/{NAME}:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    requests = [(f"POST /v1/models/{name}:predict HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                  f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
                 for body in bodies]
     latencies, failures = [], []
@@ -150,17 +153,28 @@ def main() -> None:
                                 "p99_ms": round(np.percentile(timings, 99) * 1000, 2)}
         print("in-process", result["in_process"], flush=True)
 
+        heavy_name = f"fashion_mnist_{COMPUTE_BOUND}"
+        recipes.export(recipes.classifier_for(info, COMPUTE_BOUND), heavy_name, export_dir=base,
+                       input_name="pixels", output_name="probabilities")
+        result[heavy_name] = {}
         for label, options in (("server", ()), ("server_batching", ("--batching",))):
             server = ServerProcess(base, "--poll-seconds", "0", *options)
             try:
-                _load(server.port, bodies, 1, 2.0)  # warm-up
                 rows = {}
+                _load(server.port, bodies, 1, 2.0)  # warm-up
                 for concurrency in CONCURRENCY:
                     rows[f"concurrency_{concurrency}"] = _load(server.port, bodies, concurrency, LOAD_SECONDS)
                     print(label, concurrency, rows[f"concurrency_{concurrency}"], flush=True)
+                heavy = {}
+                _load(server.port, bodies, 1, 2.0, heavy_name)
+                for concurrency in (1, 32):
+                    heavy[f"concurrency_{concurrency}"] = _load(server.port, bodies, concurrency, LOAD_SECONDS,
+                                                                heavy_name)
+                    print(heavy_name, label, concurrency, heavy[f"concurrency_{concurrency}"], flush=True)
             finally:
                 server.stop()
             result[label] = rows
+            result[heavy_name][label] = heavy
 
         server = ServerProcess(base, "--poll-seconds", "0.5")
         try:
@@ -184,6 +198,9 @@ def main() -> None:
         **{f"batching_over_unbatched_concurrency_{c}": round(
             batched[f"concurrency_{c}"]["requests_per_second"] / unbatched[f"concurrency_{c}"]["requests_per_second"], 2)
            for c in CONCURRENCY},
+        f"{heavy_name}_batching_over_unbatched_concurrency_32": round(
+            result[heavy_name]["server_batching"]["concurrency_32"]["requests_per_second"]
+            / result[heavy_name]["server"]["concurrency_32"]["requests_per_second"], 2),
     }
     result.update({"date": datetime.date.today().isoformat(), "machine": describe(),
                    "command": "python benchmarks/serving.py"})
