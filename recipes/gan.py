@@ -1,10 +1,7 @@
 """Generative adversarial networks (``gan`` task): a DCGAN on Fashion-MNIST, measured with a
 Fréchet distance on this library's own Fashion-MNIST classifier.
 
-    >>> gan_recipe = Recipe(name="my_dcgan", dataset="fashion_mnist", architecture="dcgan", task="gan",
-    ...                     description="...", expected={}, optimizer="adam_beta1_0.5", learning_rate=2e-4,
-    ...                     loss=None, metrics=(), epochs=5, callbacks={"generated_samples": {"every": 1}})
-    >>> result = recipes.run(gan_recipe)
+    >>> result = recipes.run("fashion_mnist_dcgan")
     >>> result.test_metrics["frechet_distance"]     # generated vs real test images
     >>> result.test_metrics["frechet_floor"]        # real training vs real test images
     >>> result.test_metrics["frechet_ceiling"]      # an untrained generator vs real test images

@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 import recipes
-from recipes.autoencoders import PCA
+from recipes.autoencoders import PCA, mean_image_cross_entropy
 from recipes.config import Recipe
 from recipes.data import load_arrays
 
@@ -30,6 +30,13 @@ def test_pca_recovers_data_on_a_line_with_one_component():
     pca = PCA(1).fit(points)
     np.testing.assert_allclose(pca.reconstruct(points), points, atol=1e-9)
     assert abs(pca.basis[:, 0] @ np.array([1, 2, -1]) / np.sqrt(6)) == pytest.approx(1.0)
+
+
+def test_mean_image_cross_entropy_by_hand():
+    train = np.array([[1.0, 0.0], [0.0, 0.0]])  # mean image (0.5, 0) -> clipped to (0.5, 1e-7)
+    test = np.array([[1.0, 0.0], [0.0, 1.0]])
+    by_hand = np.mean([np.log(2) - np.log(1 - 1e-7), np.log(2) - np.log(1e-7)])
+    assert mean_image_cross_entropy(train, test) == pytest.approx(by_hand)
 
 
 def test_autoencoder_run_measures_pca_and_exports_encoder_and_reconstruction(small_mnist_dir, tmp_path):
@@ -56,6 +63,7 @@ def test_vae_run_reports_the_elbo_terms_draws_samples_and_exports_the_decoder(sm
     metrics = result.test_metrics
     assert metrics["negative_elbo"] == pytest.approx(metrics["reconstruction_loss"] + metrics["kl_loss"])
     assert metrics["kl_loss"] > 0 and metrics["reconstruction_loss"] > 0
+    assert np.isfinite(metrics["mean_image_cross_entropy"]) and metrics["mean_image_cross_entropy"] > 0
     assert {"samples.png", "latent_space.png"} <= {path.name for path in result.plots}
 
     latent = np.random.default_rng(0).normal(size=(5, 2)).astype("float32")
