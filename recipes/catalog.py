@@ -264,7 +264,9 @@ for cell in ("simple_rnn", "lstm"):
 
 FUNCTION_FIT_CALLBACKS = {name: options for name, options in DEFAULT_CALLBACKS.items()
                           if name not in ("early_stopping", "tensorboard")}
-for function, measured in (("sin", 0.05), ("abs", 0.05), ("step", 0.5)):
+# Max errors measured with 64 units (benchmarks/function_fit.py), rounded up. No continuous function
+# comes closer than 0.5 to a step everywhere, so its fit can only approach that.
+for function, measured in (("sin", 0.02), ("abs", 0.02), ("step", 0.52)):
     register_recipe(Recipe(
         name=f"function_fit_{function}",
         dataset=function,
