@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from architectures.registry import register, register_search_space
+from architectures.registry import register, register_search_space, require_integer_at_least
 
 
 def _check_divisible(name: str, input_shape, levels: int) -> None:
@@ -76,6 +76,7 @@ def autoencoder(input_shape=(28, 28, 1), *, code_size=32, kind="conv", filters=(
     """Image in [0, 1] -> ``code_size`` numbers -> reconstruction. ``kind``: ``conv`` (strided
     convolutions, needs sizes divisible by 2 ** len(filters)) or ``dense``. ``noise_stddev`` > 0
     makes it denoising: Gaussian noise corrupts the input during training only."""
+    require_integer_at_least("autoencoder", "code_size", code_size, 1, "32 numbers per image is the recipes' default")
     if kind == "conv":
         encoder = conv_encoder(input_shape, {"code": code_size}, filters=filters)
         decoder = conv_decoder(code_size, input_shape, filters=filters)
@@ -168,6 +169,7 @@ def vae(input_shape=(28, 28, 1), *, latent_dim=2, beta=1.0, filters=(32, 64), hi
         name="vae") -> VariationalAutoencoder:
     """Convolutional VAE: ``conv_encoder`` to z_mean and z_log_var of ``latent_dim``, mirrored
     decoder; a ``VariationalAutoencoder`` with its own ``train_step``."""
+    require_integer_at_least("vae", "latent_dim", latent_dim, 1, "2 gives a latent map you can plot")
     encoder = conv_encoder(input_shape, {"z_mean": latent_dim, "z_log_var": latent_dim},
                            filters=filters, hidden_units=hidden_units)
     decoder = conv_decoder(latent_dim, input_shape, filters=filters)

@@ -4,13 +4,14 @@ import keras
 from keras import layers
 
 from architectures.layers import PixelShuffle
-from architectures.registry import register, register_search_space
+from architectures.registry import register, register_search_space, require_integer_at_least
 
 
 @register("espcn", family="super_resolution", paper="Shi et al. 2016, arXiv:1609.05158", outputs="image")
 def espcn(input_shape=(14, 14, 1), *, upscale=2, filters=(64, 32), name="espcn") -> keras.Model:
     """ESPCN: (h, w, c) -> (h * upscale, w * upscale, c); 5x5 then 3x3 tanh convolutions, and a
     last 3x3 convolution to c * upscale**2 channels rearranged by ``PixelShuffle``."""
+    require_integer_at_least("espcn", "upscale", upscale, 2, "2 doubles the height and width")
     channels = input_shape[-1]
     inputs = keras.Input(input_shape, name="inputs")
     x = inputs

@@ -9,7 +9,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from architectures.registry import register, register_search_space
+from architectures.registry import register, register_search_space, require_integer_at_least
 
 
 def dcgan_generator(latent_dim: int, output_shape, *, filters=(128, 64), name="generator") -> keras.Model:
@@ -148,6 +148,7 @@ def dcgan(input_shape=(28, 28, 1), *, latent_dim=64, filters=(128, 64), seed=Non
     """DCGAN for ``input_shape`` images: noise of ``latent_dim`` -> generator -> image in
     [-1, 1]; the discriminator mirrors the generator's widths. A ``GAN`` with its own
     ``train_step``; compile it with ``generator_optimizer`` and ``discriminator_optimizer``."""
+    require_integer_at_least("dcgan", "latent_dim", latent_dim, 1, "64 is the recipes' default")
     generator = dcgan_generator(latent_dim, input_shape, filters=filters)
     discriminator = dcgan_discriminator(input_shape, filters=tuple(reversed(filters)))
     model = GAN(generator, discriminator, latent_dim, seed=seed, name=name)

@@ -13,6 +13,7 @@ import fnmatch
 import functools
 import importlib
 import inspect
+import numbers
 import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +50,12 @@ _builders_loaded = False
 
 INPUT_KINDS = ("image", "features", "tokens", "token_pairs", "vector", "latent")
 OUTPUT_KINDS = ("classes", "image", "class_map", "values")
+
+
+def require_integer_at_least(builder: str, argument: str, value, minimum: int, hint: str) -> None:
+    """A builder's integer argument out of range fails with what it needs, before any layer is made."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{builder}: {argument} must be an integer of at least {minimum}, got {value!r}; {hint}")
 
 
 def register(name: str, *, family: str, paper: str = "", inputs: str = "image", outputs: str = "classes",

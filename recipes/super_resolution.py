@@ -20,6 +20,7 @@ import numpy as np
 import architectures
 from callbacks import matplotlib_available
 from recipes import data as datasets
+from recipes.errors import ConfigError
 from recipes.saved_models import export as export_model
 from recipes.tasks import Task, register_task
 
@@ -73,6 +74,12 @@ class SuperResolution(Task):
     def load(self, recipe, *, data_dir=None, download=True):
         upscale = recipe.data_options.get("upscale", 2)
         raw = datasets.load_arrays(recipe.dataset, data_dir=data_dir, download=download, seed=recipe.seed)
+        height, width = raw.x_train.shape[1:3]
+        if height % upscale or width % upscale:
+            fitting = [factor for factor in range(2, min(height, width) + 1) if not height % factor and not width % factor]
+            raise ConfigError(f"{recipe.name}: upscale {upscale} does not divide the {height}x{width} images of "
+                              f"{recipe.dataset}, so the low-resolution inputs cannot be exact block averages; "
+                              f"choose one of {fitting}")
         pairs = datasets.RawData(
             downsample(raw.x_train, upscale), raw.x_train.astype(np.float32),
             downsample(raw.x_test, upscale), raw.x_test.astype(np.float32),

@@ -2,6 +2,8 @@
 super-resolved images, per-pixel class maps, regression values), tested by being registered:
 output shape, get_config round trip, .keras save/load and SavedModel export."""
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -118,6 +120,19 @@ def test_pixel_shuffle_matches_depth_to_space():
 def test_sizes_that_do_not_divide_are_refused_with_what_to_do(name, shape, message):
     with pytest.raises(ValueError, match=f"{message}.*pad or resize"):
         architectures.build(name, input_shape=shape)
+
+
+@pytest.mark.parametrize("name, arguments, message", [
+    ("espcn", {"upscale": 1}, "upscale must be an integer of at least 2, got 1; 2 doubles"),
+    ("espcn", {"upscale": 2.5}, "upscale must be an integer of at least 2, got 2.5"),
+    ("vae", {"latent_dim": 0}, "latent_dim must be an integer of at least 1, got 0; 2 gives a latent map"),
+    ("vae", {"latent_dim": -3}, "latent_dim must be an integer of at least 1, got -3"),
+    ("dcgan", {"latent_dim": 0}, "latent_dim must be an integer of at least 1, got 0"),
+    ("autoencoder", {"code_size": 0}, "code_size must be an integer of at least 1, got 0"),
+])
+def test_out_of_range_arguments_say_what_they_need(name, arguments, message):
+    with pytest.raises(ValueError, match=f"^{name}: {re.escape(message)}"):
+        architectures.build(name, **arguments)
 
 
 def test_autoencoder_kinds_and_denoising():

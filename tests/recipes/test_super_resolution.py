@@ -8,6 +8,7 @@ import tensorflow as tf
 import recipes
 from recipes import super_resolution
 from recipes.config import Recipe
+from recipes.errors import ConfigError
 
 TINY = Recipe(name="tiny_espcn", dataset="mnist", architecture="espcn", task="super_resolution",
               description="test", expected={"psnr": 0.0}, architecture_kwargs={"filters": (16, 8)},
@@ -45,3 +46,8 @@ def test_super_resolution_run_reports_both_and_exports_raw_pixels(small_mnist_di
     served = serve(low_res=tf.constant(low))["high_res"].numpy()
     assert served.shape == (3, 28, 28, 1)
     np.testing.assert_allclose(served, result.model.predict(low, verbose=0), rtol=1e-4, atol=1e-2)
+
+
+def test_an_upscale_that_does_not_divide_the_images_names_the_ones_that_do(small_mnist_dir, tmp_path):
+    with pytest.raises(ConfigError, match=r"upscale 3 does not divide the 28x28 images.*choose one of \[2, 4, 7, 14, 28\]"):
+        recipes.run(TINY, data_dir=small_mnist_dir, data_options={"upscale": 3}, work_dir=tmp_path, export=False)
