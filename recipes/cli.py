@@ -89,7 +89,7 @@ def cmd_serve(args) -> int:
 
     run_server(args.base_path, host=args.host, port=args.port, batching=args.batching,
                max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
-               poll_seconds=args.poll_seconds, max_body_bytes=args.max_body_bytes)
+               batch_threads=args.batch_threads, poll_seconds=args.poll_seconds, max_body_bytes=args.max_body_bytes)
     return 0
 
 
@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-batch-size", type=int, default=32, help="rows per merged batch (default 32)")
     serve.add_argument("--batch-timeout-ms", type=float, default=5.0,
                        help="longest wait for a batch to fill (default 5 ms)")
+    serve.add_argument("--batch-threads", type=int, default=1,
+                       help="batches run at once, as TF Serving's num_batch_threads (default 1; "
+                            "one per core helps models whose call outweighs the request handling)")
     serve.add_argument("--poll-seconds", type=float, default=2.0,
                        help="how often to look for new versions (default 2; 0 turns it off)")
     serve.add_argument("--max-body-bytes", type=int, default=32 * 2**20, help="largest request body (default 32 MiB)")

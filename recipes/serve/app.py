@@ -70,16 +70,18 @@ def _graph_error(message: str) -> str:
 
 
 def create_app(base_path="saved_models", *, batching: bool = False, max_batch_size: int = 32,
-               batch_timeout_ms: float = 5.0, poll_seconds: float = 2.0,
+               batch_timeout_ms: float = 5.0, batch_threads: int = 1, poll_seconds: float = 2.0,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, repository: ModelRepository | None = None) -> Starlette:
     """A Starlette app serving the newest version of every model under ``base_path``.
 
     ``batching`` merges concurrent requests for the same signature, up to ``max_batch_size``
-    rows or ``batch_timeout_ms`` after the first. New versions are picked up every
+    rows or ``batch_timeout_ms`` after the first, running up to ``batch_threads`` batches at once.
+    New versions are picked up every
     ``poll_seconds`` (0: only at start).
     """
     repository = repository or ModelRepository(base_path, poll_seconds=poll_seconds)
-    batcher = Batcher(run_signature, max_batch_size=max_batch_size, max_wait_ms=batch_timeout_ms) if batching else None
+    batcher = Batcher(run_signature, max_batch_size=max_batch_size, max_wait_ms=batch_timeout_ms,
+                                     batch_threads=batch_threads) if batching else None
 
     async def models(request: Request):
         match = _PATH.match(request.path_params["rest"])

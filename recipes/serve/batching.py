@@ -2,7 +2,11 @@
 for the same signature are concatenated along the batch dimension, run once, and split again.
 
 A batch closes when it holds ``max_batch_size`` rows, ``max_wait_ms`` after its first request,
-or as soon as no other request is on its way in (so a lone request never waits).
+or as soon as no other request is on its way in (so a lone request never waits). Up to
+``batch_threads`` batches run at once (TF Serving's ``num_batch_threads``); while all are busy,
+the next batch keeps filling. One thread suits a small model, whose requests cost more in
+Python than its call in TensorFlow: more threads only split the batches. A model whose call
+outweighs the request handling gains from one per core.
 Only requests whose inputs have the same per-example shapes are merged; if a merged call fails,
 each request runs on its own so one bad request cannot fail the others.
 """
@@ -29,11 +33,16 @@ class _Pending:
 
 
 class Batcher:
-    def __init__(self, run, *, max_batch_size: int = 32, max_wait_ms: float = 5.0):
+    def __init__(self, run, *, max_batch_size: int = 32, max_wait_ms: float = 5.0, batch_threads: int = 1):
         """``run(signature, arrays) -> {output name: array}`` executes one call (blocking)."""
+        if max_batch_size < 1 or max_wait_ms < 0 or batch_threads < 1:
+            raise ValueError(f"batching needs max_batch_size >= 1, max_wait_ms >= 0 and batch_threads >= 1; "
+                             f"got {max_batch_size}, {max_wait_ms} and {batch_threads}")
         self._run = run
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000
+        self.batch_threads = batch_threads
+        self.most_in_flight = 0  # the most batches seen running at once, for tests and benchmarks
         self._queues: dict[int, tuple[object, asyncio.Queue]] = {}
         self.arriving = 0  # requests being read and parsed, which may join the next batch
         self.batch_sizes: list[int] = []  # rows per executed call, for tests and benchmarks
@@ -62,10 +71,16 @@ class Batcher:
 
     async def _worker(self, key, signature, queue: asyncio.Queue) -> None:
         loop = asyncio.get_running_loop()
+        slots = asyncio.Semaphore(self.batch_threads)
+        running: set[asyncio.Task] = set()
         while True:
+            await slots.acquire()
             try:
                 first = await asyncio.wait_for(queue.get(), IDLE_SECONDS)
             except asyncio.TimeoutError:
+                slots.release()
+                if running:
+                    continue
                 del self._queues[key]
                 return
             batch, rows = [first], first.rows
@@ -77,11 +92,18 @@ class Batcher:
                     break
                 batch.append(pending)
                 rows += pending.rows
-            groups: dict[tuple, list[_Pending]] = {}
-            for pending in batch:
-                groups.setdefault(pending.key(), []).append(pending)
-            for group in groups.values():
-                await self._execute(signature, group)
+            task = asyncio.create_task(self._execute_batch(signature, batch))
+            running.add(task)
+            self.most_in_flight = max(self.most_in_flight, len(running))
+            task.add_done_callback(running.discard)
+            task.add_done_callback(lambda _: slots.release())
+
+    async def _execute_batch(self, signature, batch: list[_Pending]) -> None:
+        groups: dict[tuple, list[_Pending]] = {}
+        for pending in batch:
+            groups.setdefault(pending.key(), []).append(pending)
+        for group in groups.values():
+            await self._execute(signature, group)
 
     async def _execute(self, signature, group: list[_Pending]) -> None:
         if len(group) > 1:
