@@ -11,7 +11,10 @@ send single-image row-format requests back to back (requests encoded once, up fr
   loaded SavedModel's ``serving_default`` in this process on the same images;
 - throughput at concurrency 1, 8 and 32, for 15 s each, without and with ``--batching``;
 - the same at concurrency 1 and 32 for ``resnet20`` (untrained; speed does not depend on the
-  weights), a network whose TensorFlow call costs more than the HTTP and JSON around it;
+  weights), a network whose TensorFlow call costs more than the HTTP and JSON around it, also
+  with ``--batch-threads 2``;
+- for every load, the CPU the server process used (in cores: CPU seconds per second), which
+  shows whether its one event loop (at most 1 core) or TensorFlow (both cores) is the limit;
 - hot swap: 20 s at concurrency 8 against a server polling every 0.5 s, with version 2
   published after 10 s; every non-200 answer is counted.
 
@@ -73,6 +76,11 @@ class ServerProcess:
         response = connection.getresponse()
         return response.status, response.read()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=30)
@@ -126,6 +134,16 @@ def _load(port: int, bodies: list[bytes], concurrency: int, seconds: float, name
             "p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 2) if latencies else None}
 
 
+def _measured_load(server: ServerProcess, bodies: list[bytes], concurrency: int, name: str = NAME) -> dict:
+    """``_load`` plus the cores the server and this load generator kept busy meanwhile."""
+    server_before, own_before, started = server.cpu_seconds(), time.process_time(), time.perf_counter()
+    row = _load(server.port, bodies, concurrency, LOAD_SECONDS, name)
+    elapsed = time.perf_counter() - started
+    row["server_cores"] = round((server.cpu_seconds() - server_before) / elapsed, 2)
+    row["load_generator_cores"] = round((time.process_time() - own_before) / elapsed, 2)
+    return row
+
+
 def main() -> None:
     import tensorflow as tf
 
@@ -157,24 +175,26 @@ def main() -> None:
         recipes.export(recipes.classifier_for(info, COMPUTE_BOUND), heavy_name, export_dir=base,
                        input_name="pixels", output_name="probabilities")
         result[heavy_name] = {}
-        for label, options in (("server", ()), ("server_batching", ("--batching",))):
+        configurations = (("server", (), True), ("server_batching", ("--batching",), True),
+                          ("server_batching_2_threads", ("--batching", "--batch-threads", "2"), False))
+        for label, options, with_small_model in configurations:
             server = ServerProcess(base, "--poll-seconds", "0", *options)
             try:
-                rows = {}
-                _load(server.port, bodies, 1, 2.0)  # warm-up
-                for concurrency in CONCURRENCY:
-                    rows[f"concurrency_{concurrency}"] = _load(server.port, bodies, concurrency, LOAD_SECONDS)
-                    print(label, concurrency, rows[f"concurrency_{concurrency}"], flush=True)
+                if with_small_model:
+                    rows = {}
+                    _load(server.port, bodies, 1, 2.0)  # warm-up
+                    for concurrency in CONCURRENCY:
+                        rows[f"concurrency_{concurrency}"] = _measured_load(server, bodies, concurrency)
+                        print(label, concurrency, rows[f"concurrency_{concurrency}"], flush=True)
+                    result[label] = rows
                 heavy = {}
                 _load(server.port, bodies, 1, 2.0, heavy_name)
                 for concurrency in (1, 32):
-                    heavy[f"concurrency_{concurrency}"] = _load(server.port, bodies, concurrency, LOAD_SECONDS,
-                                                                heavy_name)
+                    heavy[f"concurrency_{concurrency}"] = _measured_load(server, bodies, concurrency, heavy_name)
                     print(heavy_name, label, concurrency, heavy[f"concurrency_{concurrency}"], flush=True)
+                result[heavy_name][label] = heavy
             finally:
                 server.stop()
-            result[label] = rows
-            result[heavy_name][label] = heavy
 
         server = ServerProcess(base, "--poll-seconds", "0.5")
         try:
@@ -198,9 +218,10 @@ def main() -> None:
         **{f"batching_over_unbatched_concurrency_{c}": round(
             batched[f"concurrency_{c}"]["requests_per_second"] / unbatched[f"concurrency_{c}"]["requests_per_second"], 2)
            for c in CONCURRENCY},
-        f"{heavy_name}_batching_over_unbatched_concurrency_32": round(
-            result[heavy_name]["server_batching"]["concurrency_32"]["requests_per_second"]
-            / result[heavy_name]["server"]["concurrency_32"]["requests_per_second"], 2),
+        **{f"{heavy_name}_{label}_over_unbatched_concurrency_32": round(
+            result[heavy_name][label]["concurrency_32"]["requests_per_second"]
+            / result[heavy_name]["server"]["concurrency_32"]["requests_per_second"], 2)
+           for label in ("server_batching", "server_batching_2_threads")},
     }
     result.update({"date": datetime.date.today().isoformat(), "machine": describe(),
                    "command": "python benchmarks/serving.py"})
