@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="longest wait for a batch to fill (default 5 ms)")
     serve.add_argument("--batch-threads", type=int, default=1,
                        help="batches run at once, as TF Serving's num_batch_threads (default 1; "
-                            "one per core helps models whose call outweighs the request handling)")
+                            "more may pay for a heavy model on a machine with cores to spare)")
     serve.add_argument("--poll-seconds", type=float, default=2.0,
                        help="how often to look for new versions (default 2; 0 turns it off)")
     serve.add_argument("--max-body-bytes", type=int, default=32 * 2**20, help="largest request body (default 32 MiB)")

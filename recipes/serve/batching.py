@@ -4,9 +4,8 @@ for the same signature are concatenated along the batch dimension, run once, and
 A batch closes when it holds ``max_batch_size`` rows, ``max_wait_ms`` after its first request,
 or as soon as no other request is on its way in (so a lone request never waits). Up to
 ``batch_threads`` batches run at once (TF Serving's ``num_batch_threads``); while all are busy,
-the next batch keeps filling. One thread suits a small model, whose requests cost more in
-Python than its call in TensorFlow: more threads only split the batches. A model whose call
-outweighs the request handling gains from one per core.
+the next batch keeps filling. One thread is the default: a second did not pay on the 2-core
+machine of the README's serving measurements.
 Only requests whose inputs have the same per-example shapes are merged; if a merged call fails,
 each request runs on its own so one bad request cannot fail the others.
 """
