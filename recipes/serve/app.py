@@ -76,12 +76,13 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
 
     ``batching`` merges concurrent requests for the same signature, up to ``max_batch_size``
     rows or ``batch_timeout_ms`` after the first, running up to ``batch_threads`` batches at once.
-    New versions are picked up every
-    ``poll_seconds`` (0: only at start).
+    New versions are picked up every ``poll_seconds`` (0: only at start).
     """
     repository = repository or ModelRepository(base_path, poll_seconds=poll_seconds)
-    batcher = Batcher(run_signature, max_batch_size=max_batch_size, max_wait_ms=batch_timeout_ms,
-                                     batch_threads=batch_threads) if batching else None
+    batcher = None
+    if batching:
+        batcher = Batcher(run_signature, max_batch_size=max_batch_size, max_wait_ms=batch_timeout_ms,
+                          batch_threads=batch_threads)
 
     async def models(request: Request):
         match = _PATH.match(request.path_params["rest"])
