@@ -34,9 +34,11 @@ class _Pending:
 class Batcher:
     def __init__(self, run, *, max_batch_size: int = 32, max_wait_ms: float = 5.0, batch_threads: int = 1):
         """``run(signature, arrays) -> {output name: array}`` executes one call (blocking)."""
-        if max_batch_size < 1 or max_wait_ms < 0 or batch_threads < 1:
-            raise ValueError(f"batching needs max_batch_size >= 1, max_wait_ms >= 0 and batch_threads >= 1; "
-                             f"got {max_batch_size}, {max_wait_ms} and {batch_threads}")
+        wrong = [f"{name} must be at least {least}, got {value}" for name, value, least in (
+            ("max_batch_size", max_batch_size, 1), ("max_wait_ms", max_wait_ms, 0), ("batch_threads", batch_threads, 1))
+            if value < least]
+        if wrong:
+            raise ValueError("batching: " + "; ".join(wrong))
         self._run = run
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000

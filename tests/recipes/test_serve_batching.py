@@ -49,8 +49,11 @@ def test_batches_run_at_most_batch_threads_at_once_and_answers_go_back_to_their_
     assert model.most_running == batch_threads == batcher.most_in_flight
 
 
-def test_bad_batching_settings_say_what_they_need():
-    with pytest.raises(ValueError, match="batch_threads >= 1"):
-        Batcher(SlowDoubler(), batch_threads=0)
-    with pytest.raises(ValueError, match="max_batch_size >= 1"):
-        Batcher(SlowDoubler(), max_batch_size=0)
+@pytest.mark.parametrize("setting, value, message", [
+    ("batch_threads", 0, "batching: batch_threads must be at least 1, got 0$"),
+    ("max_batch_size", 0, "batching: max_batch_size must be at least 1, got 0$"),
+    ("max_wait_ms", -1.0, "batching: max_wait_ms must be at least 0, got -1.0$"),
+])
+def test_bad_batching_settings_name_the_one_that_is_wrong(setting, value, message):
+    with pytest.raises(ValueError, match=message):
+        Batcher(SlowDoubler(), **{setting: value})
