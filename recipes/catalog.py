@@ -3,6 +3,8 @@ holds what `benchmarks/recipe_results.py` measured."""
 
 from recipes.config import DEFAULT_CALLBACKS, Recipe, register_recipe
 
+NO_EARLY_STOP = {name: options for name, options in DEFAULT_CALLBACKS.items() if name != "early_stopping"}
+
 for prefix, title in (("fashion_mnist", "Fashion-MNIST"), ("mnist", "MNIST")):
     register_recipe(Recipe(
         name=f"{prefix}_linear",
@@ -97,9 +99,11 @@ register_recipe(Recipe(
     learning_rate=2e-3,
     weight_decay=5e-4,
     schedule="cosine",
-    epochs=30,
+    # Early stopping on val_loss cut a 40-epoch run at epoch 29, before the cosine decay's low
+    # learning rates where most of the last gain comes; so the schedule always runs to its end.
+    epochs=40,
     augmentation={"crop_padding": 2, "flip": "horizontal"},
-    callbacks={**DEFAULT_CALLBACKS, "early_stopping": {"monitor": "val_loss", "patience": 8}},
+    callbacks=NO_EARLY_STOP,
 ))
 
 register_recipe(Recipe(
@@ -288,7 +292,6 @@ for function, measured in (("sin", 0.02), ("abs", 0.02), ("step", 0.52)):
 # --- unsupervised, generative and dense prediction (recipes.autoencoders, .gan, .super_resolution,
 # .segmentation) ---
 
-NO_EARLY_STOP = {name: options for name, options in DEFAULT_CALLBACKS.items() if name != "early_stopping"}
 # Image-to-image training: no accuracy to report, cosine decay over all epochs, the task draws its own pictures.
 IMAGE_TO_IMAGE = {"metrics": (), "schedule": "cosine", "callbacks": NO_EARLY_STOP, "plots": ()}
 
