@@ -41,6 +41,16 @@ def keep_pictures(name: str, run_dir: Path) -> list[str]:
     return [str(path.relative_to(PICTURES.parent.parent.parent)) for path in sorted(kept.glob("*.png"))]
 
 
+def replaced_runs(row: dict | None) -> list[dict]:
+    """The runs a new measurement replaces: the old row's own history plus the old row itself."""
+    if not row:
+        return []
+    metric = row.get("metric", "accuracy")
+    summary = {metric: row.get("value"), **{key: row[key] for key in
+               ("epochs_run", "fit_seconds", "date", "machine") if key in row}}
+    return [*row.get("other_runs", []), summary]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", default=OFFLINE)
@@ -56,6 +66,7 @@ def main() -> None:
         result = recipes.run(name, work_dir=args.work_dir, export_dir=args.export_dir, verbose=2)
         recipe = result.recipe
         metric, goal = next(iter(recipe.expected.items()))
+        earlier_runs = replaced_runs(results.get(name))
         results[name] = {
             "metric": metric,
             "value": result.test_metrics[metric],
@@ -70,6 +81,8 @@ def main() -> None:
             "export_path": str(result.export_path),
             "pictures": keep_pictures(name, result.run_dir),
         }
+        if earlier_runs:
+            results[name]["other_runs"] = earlier_runs
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(results, indent=2) + "\n")
         print(f"{name}: test {metric} {result.test_metrics[metric]:.4f} in "
