@@ -99,8 +99,8 @@ register_recipe(Recipe(
     learning_rate=2e-3,
     weight_decay=5e-4,
     schedule="cosine",
-    # Early stopping on val_loss cut a 40-epoch run at epoch 29, before the cosine decay's low
-    # learning rates where most of the last gain comes; so the schedule always runs to its end.
+    # Early stopping on val_loss ended a 40-epoch run at epoch 29, before the cosine decay reached
+    # the small learning rates that give the last gains, so here the schedule always runs to its end.
     epochs=40,
     augmentation={"crop_padding": 2, "flip": "horizontal"},
     callbacks=NO_EARLY_STOP,
