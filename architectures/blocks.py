@@ -155,6 +155,13 @@ def pooled_features(x, pooling: str | None, *, name="pool"):
     raise ValueError(f"pooling must be 'avg', 'max' or None, not {pooling!r}")
 
 
+def require_no_pooling(builder: str, pooling, *, features: str = "one vector per example", hint: str = "") -> None:
+    """keras.applications' ``pooling`` for a builder with no feature map to pool: only None is valid."""
+    if pooling is not None:
+        raise ValueError(f"{builder}: pooling is the global pooling of a feature map, and {builder}'s features are "
+                         f"already {features}, so only pooling=None is valid{hint}. Received: pooling={pooling!r}")
+
+
 def weight_penalty(l1: float = 0.0, l2: float = 0.0):
     """An L1/L2 kernel regularizer, or None when both are zero."""
     return keras.regularizers.L1L2(l1=l1, l2=l2) if (l1 or l2) else None

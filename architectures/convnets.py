@@ -3,16 +3,17 @@
 import keras
 from keras import layers
 
-from architectures.blocks import classifier_head, conv_bn_act, dense_bn_act
+from architectures.blocks import classifier_head, conv_bn_act, dense_bn_act, require_no_pooling
 from architectures.registry import register, register_search_space
 
 
 @register("mnist_cnn", family="cnn",
           paper="Keras mnist_cnn example; Ioffe & Szegedy 2015, arXiv:1502.03167 (batch norm)")
-def mnist_cnn(input_shape=(28, 28, 1), num_classes=10, *, include_top=True,
+def mnist_cnn(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, pooling=None,
               classifier_activation="softmax", filters=(32, 64), kernel_size=3,
               dense_units=128, dropout=0.25, head_dropout=0.5, name="mnist_cnn") -> keras.Model:
     """Conv-BN-ReLU x2 -> max-pool -> dropout -> Dense-BN-ReLU -> Dense: the ~99.5% MNIST net."""
+    require_no_pooling("mnist_cnn", pooling)
     inputs = keras.Input(input_shape, name="inputs")
     x = inputs
     for index, width in enumerate(filters, start=1):

@@ -4,16 +4,17 @@ one-hidden-layer ReLU network of the universal approximation theorem."""
 import keras
 from keras import layers
 
-from architectures.blocks import classifier_head, dense_bn_act, weight_penalty
+from architectures.blocks import classifier_head, dense_bn_act, require_no_pooling, weight_penalty
 from architectures.registry import register, register_search_space
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid")
 
 
 @register("linear", family="linear", paper="Softmax (multinomial logistic) regression")
-def linear(input_shape=(28, 28, 1), num_classes=10, *, include_top=True,
+def linear(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, pooling=None,
            classifier_activation="softmax", l1=0.0, l2=0.0, name="linear") -> keras.Model:
     """Flatten -> Dense -> softmax: 7,850 parameters on 28x28x1 with 10 classes."""
+    require_no_pooling("linear", pooling, features="the flattened input")
     inputs = keras.Input(input_shape, name="inputs")
     x = layers.Flatten(name="flatten")(inputs)
     if include_top:
@@ -23,11 +24,12 @@ def linear(input_shape=(28, 28, 1), num_classes=10, *, include_top=True,
 
 
 @register("mlp", family="mlp", paper="Rumelhart, Hinton & Williams 1986")
-def mlp(input_shape=(28, 28, 1), num_classes=10, *, include_top=True,
+def mlp(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, pooling=None,
         classifier_activation="softmax", hidden_units=(512,), activation="relu",
         kernel_initializer="glorot_uniform", dropout=0.0, batch_norm=False,
         l1=0.0, l2=0.0, name="mlp") -> keras.Model:
     """Multilayer perceptron: (Dense -> [BN] -> activation -> [Dropout]) per hidden size."""
+    require_no_pooling("mlp", pooling)
     if activation not in ACTIVATIONS:
         raise ValueError(
             f"mlp: activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}"

@@ -21,7 +21,7 @@ from typing import Callable
 
 _PACKAGE = "architectures"
 _PACKAGE_DIR = Path(__file__).resolve().parent
-_NOT_BUILDER_MODULES = {"registry", "blocks", "layers"}
+_NOT_BUILDER_MODULES = {"registry", "blocks", "layers", "classifier_keywords", "backbones"}
 
 
 class UnknownArchitectureError(LookupError):
@@ -71,6 +71,11 @@ def register(name: str, *, family: str, paper: str = "", inputs: str = "image", 
     pixel) or ``values`` (regression). ``min_input_size`` (an int, or a function of the
     builder's keyword arguments returning one) is the smallest height and width that keeps
     every feature map at least 1x1; smaller inputs raise ``InputTooSmallError``.
+
+    A classifier builder (``outputs="classes"``) declares ``input_shape``, ``num_classes``,
+    ``include_top``, ``pooling``, ``classifier_activation`` and ``name``; the registry adds
+    keras.applications' ``weights``, ``input_tensor`` and ``classes``
+    (``architectures.classifier_keywords``).
     """
 
     if inputs not in INPUT_KINDS:
@@ -82,6 +87,10 @@ def register(name: str, *, family: str, paper: str = "", inputs: str = "image", 
         if name in _entries:
             raise ValueError(f"architecture {name!r} is registered twice")
         checked = builder if min_input_size is None else _with_size_check(builder, name, min_input_size)
+        if outputs == "classes":
+            from architectures.classifier_keywords import classifier_builder
+
+            checked = classifier_builder(checked, name)
         summary = (builder.__doc__ or "").strip().splitlines()[0] if builder.__doc__ else ""
         _entries[name] = Entry(name, family, paper, summary, checked, inputs, outputs)
         return checked
@@ -147,7 +156,10 @@ def min_input_size(name: str, **kwargs) -> int:
     """The smallest input height/width the architecture accepts with these arguments (1 if any)."""
     minimum = getattr(get(name), "min_input_size", None)
     if callable(minimum):
-        arguments = inspect.signature(get(name).__wrapped__).bind_partial(**kwargs)
+        from architectures.classifier_keywords import ADDED_BY_REGISTRY  # they do not change the minimum
+
+        builder_kwargs = {k: v for k, v in kwargs.items() if k not in ADDED_BY_REGISTRY}
+        arguments = inspect.signature(get(name).__wrapped__).bind_partial(**builder_kwargs)
         arguments.apply_defaults()
         return minimum(**arguments.arguments)
     return minimum or 1

@@ -69,87 +69,165 @@ def imagenet_resnet(depth, input_shape=(224, 224, 3), num_classes=1000, *, inclu
                  classifier_activation=classifier_activation, preact=preact, name=name or f"resnet{depth}")
 
 
-def _cifar(depth, name, input_shape, num_classes, options):
-    return cifar_resnet(depth, input_shape, num_classes, **{"name": name, **options})
+_CIFAR_OPTIONS_DOC = """
+
+    Options of every CIFAR ResNet (``cifar_resnet`` does the work):
+        width: filters in the first stage; the second and third have 2x and 4x as many.
+        preact: the pre-activation (v2) ordering: BN-ReLU before each convolution.
+        se_ratio: squeeze-excitation in every block with this reduction ratio; None for none.
+"""
+
+_IMAGENET_OPTIONS_DOC = """
+
+    Options of every ImageNet ResNet (``imagenet_resnet`` does the work):
+        preact: the pre-activation (v2) ordering: BN-ReLU before each convolution.
+        se_ratio: squeeze-excitation in every block with this reduction ratio; None for none.
+        conv_bias: a bias in every convolution, as keras.applications has (its parameter
+            counts); False gives torchvision's.
+"""
 
 
-def _imagenet(depth, name, input_shape, num_classes, options):
-    return imagenet_resnet(depth, input_shape, num_classes, **{"name": name, **options})
+def _documented(options_doc: str):
+    """Appends the options shared by a family of variants to a builder's own docstring."""
+    def decorate(builder):
+        builder.__doc__ = builder.__doc__.rstrip() + options_doc
+        return builder
+    return decorate
 
 
 @register("resnet20", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
-def resnet20(input_shape=(32, 32, 3), num_classes=10, **options) -> keras.Model:
+@_documented(_CIFAR_OPTIONS_DOC)
+def resnet20(input_shape=(32, 32, 3), num_classes=10, *, include_top=True, pooling="avg",
+             classifier_activation="softmax", width=16, preact=False, se_ratio=None,
+             name="resnet20") -> keras.Model:
     """CIFAR ResNet-20, 3 x 3 basic blocks: 274,042 parameters (0.27 M) at 32x32x3, 10 classes."""
-    return _cifar(20, "resnet20", input_shape, num_classes, options)
+    return cifar_resnet(20, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                        classifier_activation=classifier_activation, width=width, preact=preact,
+                        se_ratio=se_ratio, name=name)
 
 
 @register("resnet32", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
-def resnet32(input_shape=(32, 32, 3), num_classes=10, **options) -> keras.Model:
+@_documented(_CIFAR_OPTIONS_DOC)
+def resnet32(input_shape=(32, 32, 3), num_classes=10, *, include_top=True, pooling="avg",
+             classifier_activation="softmax", width=16, preact=False, se_ratio=None,
+             name="resnet32") -> keras.Model:
     """CIFAR ResNet-32, 3 x 5 basic blocks: 469,370 parameters (0.47 M)."""
-    return _cifar(32, "resnet32", input_shape, num_classes, options)
+    return cifar_resnet(32, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                        classifier_activation=classifier_activation, width=width, preact=preact,
+                        se_ratio=se_ratio, name=name)
 
 
 @register("resnet44", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
-def resnet44(input_shape=(32, 32, 3), num_classes=10, **options) -> keras.Model:
+@_documented(_CIFAR_OPTIONS_DOC)
+def resnet44(input_shape=(32, 32, 3), num_classes=10, *, include_top=True, pooling="avg",
+             classifier_activation="softmax", width=16, preact=False, se_ratio=None,
+             name="resnet44") -> keras.Model:
     """CIFAR ResNet-44, 3 x 7 basic blocks: 664,698 parameters (0.66 M)."""
-    return _cifar(44, "resnet44", input_shape, num_classes, options)
+    return cifar_resnet(44, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                        classifier_activation=classifier_activation, width=width, preact=preact,
+                        se_ratio=se_ratio, name=name)
 
 
 @register("resnet56", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
-def resnet56(input_shape=(32, 32, 3), num_classes=10, **options) -> keras.Model:
+@_documented(_CIFAR_OPTIONS_DOC)
+def resnet56(input_shape=(32, 32, 3), num_classes=10, *, include_top=True, pooling="avg",
+             classifier_activation="softmax", width=16, preact=False, se_ratio=None,
+             name="resnet56") -> keras.Model:
     """CIFAR ResNet-56, 3 x 9 basic blocks: 860,026 parameters (0.85 M in the paper)."""
-    return _cifar(56, "resnet56", input_shape, num_classes, options)
+    return cifar_resnet(56, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                        classifier_activation=classifier_activation, width=width, preact=preact,
+                        se_ratio=se_ratio, name=name)
 
 
 @register("resnet110", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
-def resnet110(input_shape=(32, 32, 3), num_classes=10, **options) -> keras.Model:
+@_documented(_CIFAR_OPTIONS_DOC)
+def resnet110(input_shape=(32, 32, 3), num_classes=10, *, include_top=True, pooling="avg",
+              classifier_activation="softmax", width=16, preact=False, se_ratio=None,
+              name="resnet110") -> keras.Model:
     """CIFAR ResNet-110, 3 x 18 basic blocks: 1,739,002 parameters (1.7 M)."""
-    return _cifar(110, "resnet110", input_shape, num_classes, options)
+    return cifar_resnet(110, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                        classifier_activation=classifier_activation, width=width, preact=preact,
+                        se_ratio=se_ratio, name=name)
 
 
 @register("resnet18", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
-def resnet18(input_shape=(224, 224, 3), num_classes=1000, **options) -> keras.Model:
+@_documented(_IMAGENET_OPTIONS_DOC)
+def resnet18(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, pooling="avg",
+             classifier_activation="softmax", preact=False, se_ratio=None, conv_bias=True,
+             name="resnet18") -> keras.Model:
     """ImageNet ResNet-18, basic blocks: 11,689,512 trainable parameters with conv_bias=False,
     as torchvision's resnet18 (which does not count batch-norm moving statistics)."""
-    return _imagenet(18, "resnet18", input_shape, num_classes, options)
+    return imagenet_resnet(18, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                           classifier_activation=classifier_activation, preact=preact, se_ratio=se_ratio,
+                           conv_bias=conv_bias, name=name)
 
 
 @register("resnet34", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
-def resnet34(input_shape=(224, 224, 3), num_classes=1000, **options) -> keras.Model:
+@_documented(_IMAGENET_OPTIONS_DOC)
+def resnet34(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, pooling="avg",
+             classifier_activation="softmax", preact=False, se_ratio=None, conv_bias=True,
+             name="resnet34") -> keras.Model:
     """ImageNet ResNet-34, basic blocks: 21,797,672 trainable parameters with conv_bias=False,
     as torchvision's resnet34."""
-    return _imagenet(34, "resnet34", input_shape, num_classes, options)
+    return imagenet_resnet(34, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                           classifier_activation=classifier_activation, preact=preact, se_ratio=se_ratio,
+                           conv_bias=conv_bias, name=name)
 
 
 @register("resnet50", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
-def resnet50(input_shape=(224, 224, 3), num_classes=1000, **options) -> keras.Model:
+@_documented(_IMAGENET_OPTIONS_DOC)
+def resnet50(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, pooling="avg",
+             classifier_activation="softmax", preact=False, se_ratio=None, conv_bias=True,
+             name="resnet50") -> keras.Model:
     """ImageNet ResNet-50, bottleneck blocks: 25,636,712 parameters, as keras.applications.ResNet50."""
-    return _imagenet(50, "resnet50", input_shape, num_classes, options)
+    return imagenet_resnet(50, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                           classifier_activation=classifier_activation, preact=preact, se_ratio=se_ratio,
+                           conv_bias=conv_bias, name=name)
 
 
 @register("resnet101", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
-def resnet101(input_shape=(224, 224, 3), num_classes=1000, **options) -> keras.Model:
+@_documented(_IMAGENET_OPTIONS_DOC)
+def resnet101(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, pooling="avg",
+              classifier_activation="softmax", preact=False, se_ratio=None, conv_bias=True,
+              name="resnet101") -> keras.Model:
     """ImageNet ResNet-101: 44,707,176 parameters, as keras.applications.ResNet101."""
-    return _imagenet(101, "resnet101", input_shape, num_classes, options)
+    return imagenet_resnet(101, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                           classifier_activation=classifier_activation, preact=preact, se_ratio=se_ratio,
+                           conv_bias=conv_bias, name=name)
 
 
 @register("resnet152", family="resnet", paper="He et al. 2016, arXiv:1512.03385")
-def resnet152(input_shape=(224, 224, 3), num_classes=1000, **options) -> keras.Model:
+@_documented(_IMAGENET_OPTIONS_DOC)
+def resnet152(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, pooling="avg",
+              classifier_activation="softmax", preact=False, se_ratio=None, conv_bias=True,
+              name="resnet152") -> keras.Model:
     """ImageNet ResNet-152: 60,419,944 parameters, as keras.applications.ResNet152."""
-    return _imagenet(152, "resnet152", input_shape, num_classes, options)
+    return imagenet_resnet(152, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                           classifier_activation=classifier_activation, preact=preact, se_ratio=se_ratio,
+                           conv_bias=conv_bias, name=name)
 
 
 @register("se_resnet20", family="resnet", paper="Hu et al. 2018, arXiv:1709.01507")
-def se_resnet20(input_shape=(32, 32, 3), num_classes=10, **options) -> keras.Model:
+@_documented(_CIFAR_OPTIONS_DOC)
+def se_resnet20(input_shape=(32, 32, 3), num_classes=10, *, include_top=True, pooling="avg",
+                classifier_activation="softmax", width=16, preact=False, se_ratio=16,
+                name="se_resnet20") -> keras.Model:
     """CIFAR ResNet-20 with squeeze-excitation (ratio 16) in every block: 276,415 parameters."""
-    return _cifar(20, "se_resnet20", input_shape, num_classes, {"se_ratio": 16, **options})
+    return cifar_resnet(20, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                        classifier_activation=classifier_activation, width=width, preact=preact,
+                        se_ratio=se_ratio, name=name)
 
 
 @register("se_resnet50", family="resnet", paper="Hu et al. 2018, arXiv:1709.01507")
-def se_resnet50(input_shape=(224, 224, 3), num_classes=1000, **options) -> keras.Model:
+@_documented(_IMAGENET_OPTIONS_DOC)
+def se_resnet50(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, pooling="avg",
+                classifier_activation="softmax", preact=False, se_ratio=16, conv_bias=True,
+                name="se_resnet50") -> keras.Model:
     """SE-ResNet-50: 28,088,024 trainable parameters with conv_bias=False, as timm's seresnet50
     (25,557,032 for ResNet-50 plus 2,530,992 in the squeeze-excitation gates)."""
-    return _imagenet(50, "se_resnet50", input_shape, num_classes, {"se_ratio": 16, **options})
+    return imagenet_resnet(50, input_shape, num_classes, include_top=include_top, pooling=pooling,
+                           classifier_activation=classifier_activation, preact=preact, se_ratio=se_ratio,
+                           conv_bias=conv_bias, name=name)
 
 
 @register_search_space("resnet")

@@ -9,15 +9,18 @@ dimension may be ``None`` (any length) everywhere except where a builder says ot
 import keras
 from keras import layers
 
-from architectures.blocks import RECURRENT_LAYERS, classifier_head, recurrent_stack, transformer_encoder_block
+from architectures.blocks import (RECURRENT_LAYERS, classifier_head, recurrent_stack, require_no_pooling,
+                                  transformer_encoder_block)
 from architectures.layers import ClassToken, PositionEmbedding
 from architectures.registry import register, register_search_space
 
 TEXT_ENCODERS = (*RECURRENT_LAYERS, "bilstm", "conv1d", "transformer")
+PER_STEP_FEATURES = "one vector per time step"
 
 
-def _recurrent_classifier(cell, bidirectional, *, input_shape, num_classes, include_top,
+def _recurrent_classifier(cell, bidirectional, *, input_shape, num_classes, include_top, pooling,
                           classifier_activation, units, depth, dropout, recurrent_dropout, mask_value, name):
+    require_no_pooling(name, pooling, features="one vector per sequence (the last hidden state)")
     inputs = keras.Input(input_shape, name="inputs")
     x = inputs if mask_value is None else layers.Masking(mask_value, name="masking")(inputs)
     x = recurrent_stack(x, cell, units, depth=depth, bidirectional=bidirectional, dropout=dropout,
@@ -28,9 +31,9 @@ def _recurrent_classifier(cell, bidirectional, *, input_shape, num_classes, incl
 
 
 @register("simple_rnn", family="rnn", paper="Elman 1990, Finding structure in time", inputs="features")
-def simple_rnn(input_shape=(None, 1), num_classes=2, *, include_top=True, classifier_activation="softmax",
-               units=64, depth=1, dropout=0.0, recurrent_dropout=0.0, mask_value=None,
-               name="simple_rnn") -> keras.Model:
+def simple_rnn(input_shape=(None, 1), num_classes=2, *, include_top=True, pooling=None,
+               classifier_activation="softmax", units=64, depth=1, dropout=0.0, recurrent_dropout=0.0,
+               mask_value=None, name="simple_rnn") -> keras.Model:
     """Elman RNN encoder: the last hidden state of ``depth`` stacked SimpleRNN layers -> head.
 
     ``mask_value`` (e.g. 0.0) skips time steps whose features all equal it (padding).
@@ -39,22 +42,23 @@ def simple_rnn(input_shape=(None, 1), num_classes=2, *, include_top=True, classi
 
 
 @register("lstm", family="rnn", paper="Hochreiter & Schmidhuber 1997, Neural Computation 9(8)", inputs="features")
-def lstm(input_shape=(None, 1), num_classes=2, *, include_top=True, classifier_activation="softmax",
+def lstm(input_shape=(None, 1), num_classes=2, *, include_top=True, pooling=None, classifier_activation="softmax",
          units=64, depth=1, dropout=0.0, recurrent_dropout=0.0, mask_value=None, name="lstm") -> keras.Model:
     """LSTM encoder: the last hidden state of ``depth`` stacked LSTM layers -> head."""
     return _recurrent_classifier("lstm", False, **locals())
 
 
 @register("gru", family="rnn", paper="Cho et al. 2014, arXiv:1406.1078", inputs="features")
-def gru(input_shape=(None, 1), num_classes=2, *, include_top=True, classifier_activation="softmax",
+def gru(input_shape=(None, 1), num_classes=2, *, include_top=True, pooling=None, classifier_activation="softmax",
         units=64, depth=1, dropout=0.0, recurrent_dropout=0.0, mask_value=None, name="gru") -> keras.Model:
     """GRU encoder: the last hidden state of ``depth`` stacked GRU layers -> head."""
     return _recurrent_classifier("gru", False, **locals())
 
 
 @register("bilstm", family="rnn", paper="Graves & Schmidhuber 2005, Neural Networks 18(5-6)", inputs="features")
-def bilstm(input_shape=(None, 1), num_classes=2, *, include_top=True, classifier_activation="softmax",
-           units=64, depth=1, dropout=0.0, recurrent_dropout=0.0, mask_value=None, name="bilstm") -> keras.Model:
+def bilstm(input_shape=(None, 1), num_classes=2, *, include_top=True, pooling=None,
+           classifier_activation="softmax", units=64, depth=1, dropout=0.0, recurrent_dropout=0.0,
+           mask_value=None, name="bilstm") -> keras.Model:
     """Bidirectional LSTM encoder: forward and backward final states, concatenated -> head."""
     return _recurrent_classifier("lstm", True, **locals())
 
@@ -80,10 +84,11 @@ def _text_encoder(x, encoder, *, units, depth, dropout, recurrent_dropout, filte
 
 
 @register("text_classifier", family="text", paper="Kim 2014, arXiv:1408.5882; Vaswani et al. 2017", inputs="tokens")
-def text_classifier(input_shape=(None,), num_classes=2, *, include_top=True, classifier_activation="softmax",
-                    vocabulary_size=20000, embedding_dim=128, encoder="bilstm", units=64, depth=1,
-                    dropout=0.5, recurrent_dropout=0.0, filters=100, kernel_sizes=(3, 4, 5), heads=4,
-                    mlp_dim=128, max_length=256, name="text_classifier") -> keras.Model:
+def text_classifier(input_shape=(None,), num_classes=2, *, include_top=True, pooling=None,
+                    classifier_activation="softmax", vocabulary_size=20000, embedding_dim=128,
+                    encoder="bilstm", units=64, depth=1, dropout=0.5, recurrent_dropout=0.0, filters=100,
+                    kernel_sizes=(3, 4, 5), heads=4, mlp_dim=128, max_length=256,
+                    name="text_classifier") -> keras.Model:
     """Token ids -> embedding (0 = padding, masked except for conv1d) -> encoder -> dropout -> head.
 
     ``encoder``: ``simple_rnn``, ``lstm``, ``gru``, ``bilstm`` (``units``, ``depth``, dropouts),
@@ -91,6 +96,7 @@ def text_classifier(input_shape=(None,), num_classes=2, *, include_top=True, cla
     ``transformer`` (learned positions for up to ``max_length`` tokens, a class token, ``depth``
     pre-norm blocks of ``heads`` heads, mean pooling over the class token and unmasked tokens).
     """
+    require_no_pooling("text_classifier", pooling, features="one vector per text (the encoder pools over time)")
     if encoder not in TEXT_ENCODERS:
         raise ValueError(f"text_classifier: encoder must be one of {', '.join(TEXT_ENCODERS)}, not {encoder!r}")
     if encoder == "transformer" and embedding_dim % heads:
@@ -109,16 +115,18 @@ def text_classifier(input_shape=(None,), num_classes=2, *, include_top=True, cla
 
 @register("char_lm", family="language_model", paper="Graves 2013, arXiv:1308.0850; Karpathy char-rnn",
           inputs="tokens")
-def char_lm(input_shape=(None,), num_classes=67, *, include_top=True, classifier_activation="softmax",
-            embedding_dim=64, cell="lstm", units=256, depth=1, dropout=0.0, name="char_lm") -> keras.Model:
+def char_lm(input_shape=(None,), num_classes=67, *, include_top=True, pooling=None,
+            classifier_activation="softmax", embedding_dim=64, cell="lstm", units=256, depth=1, dropout=0.0,
+            name="char_lm") -> keras.Model:
     """Character language model: ids -> embedding -> LSTM/GRU stack -> per-step softmax over the
     ``num_classes`` symbols (the vocabulary) predicting the next character.
 
     ``dropout`` drops the non-recurrent connections (each layer's input, and the last layer's
     output), as Zaremba et al. 2014 regularise LSTM language models. The recurrent layers are
     ``{cell}1..{cell}{depth}`` and the head ``predictions``;
-    ``recipes.text_generation`` steps their cells to sample text.
+    ``recipes.tasks.language_model.make_generator`` steps their cells to sample text.
     """
+    require_no_pooling("char_lm", pooling, features=PER_STEP_FEATURES)
     inputs = keras.Input(input_shape, dtype="int32", name="token_ids")
     x = layers.Embedding(num_classes, embedding_dim, name="embedding")(inputs)
     x = recurrent_stack(x, cell, units, depth=depth, dropout=dropout, return_sequences=True, name=cell)
@@ -131,13 +139,14 @@ def char_lm(input_shape=(None,), num_classes=67, *, include_top=True, classifier
 
 @register("sequence_tagger", family="rnn", paper="Elman 1990; Graves 2012, Supervised Sequence Labelling",
           inputs="features")
-def sequence_tagger(input_shape=(None, 1), num_classes=2, *, include_top=True, classifier_activation="softmax",
-                    cell="lstm", units=64, depth=1, bidirectional=False, dropout=0.0, recurrent_dropout=0.0,
-                    name="sequence_tagger") -> keras.Model:
+def sequence_tagger(input_shape=(None, 1), num_classes=2, *, include_top=True, pooling=None,
+                    classifier_activation="softmax", cell="lstm", units=64, depth=1, bidirectional=False,
+                    dropout=0.0, recurrent_dropout=0.0, name="sequence_tagger") -> keras.Model:
     """Transducer: one label per time step, (time, features) -> (time, num_classes).
 
     Unidirectional by default, so the label at step t depends only on steps up to t.
     """
+    require_no_pooling("sequence_tagger", pooling, features=PER_STEP_FEATURES)
     inputs = keras.Input(input_shape, name="inputs")
     x = recurrent_stack(inputs, cell, units, depth=depth, bidirectional=bidirectional, dropout=dropout,
                         recurrent_dropout=recurrent_dropout, return_sequences=True, name=cell)
@@ -148,9 +157,9 @@ def sequence_tagger(input_shape=(None, 1), num_classes=2, *, include_top=True, c
 
 @register("seq2seq", family="encoder_decoder", paper="Sutskever et al. 2014; Luong et al. 2015; Bahdanau et al. 2014",
           inputs="token_pairs")
-def seq2seq(input_shape=(None,), num_classes=16, *, include_top=True, classifier_activation="softmax",
-            source_vocabulary_size=16, embedding_dim=32, units=128, attention=None,
-            name="seq2seq") -> keras.Model:
+def seq2seq(input_shape=(None,), num_classes=16, *, include_top=True, pooling=None,
+            classifier_activation="softmax", source_vocabulary_size=16, embedding_dim=32, units=128,
+            attention=None, name="seq2seq") -> keras.Model:
     """LSTM encoder-decoder trained with teacher forcing.
 
     Inputs ``source_ids`` (time,) and ``decoder_ids`` (the target shifted right behind a start
@@ -158,6 +167,7 @@ def seq2seq(input_shape=(None,), num_classes=16, *, include_top=True, classifier
     adds Luong (``"luong"``, dot-product) or Bahdanau (``"bahdanau"``, additive) attention over the
     encoder states. ``seq2seq_inference_models`` reuses these layers for step-by-step decoding.
     """
+    require_no_pooling("seq2seq", pooling, features=PER_STEP_FEATURES)
     if attention not in (None, "luong", "bahdanau"):
         raise ValueError(f"seq2seq: attention must be None, 'luong' or 'bahdanau', not {attention!r}")
     source = keras.Input(input_shape, dtype="int32", name="source_ids")

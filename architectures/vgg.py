@@ -40,16 +40,16 @@ def vgg(depth, input_shape, num_classes, *, include_top, classifier_activation, 
 
 
 @register("vgg16", family="vgg", paper="Simonyan & Zisserman 2014, arXiv:1409.1556")
-def vgg16(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, classifier_activation="softmax",
-          head="fc", pooling=None, dropout=0.5, name="vgg16") -> keras.Model:
+def vgg16(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, pooling=None,
+          classifier_activation="softmax", head="fc", dropout=0.5, name="vgg16") -> keras.Model:
     """VGG-16: 138,357,544 parameters at 224x224x3 and 1000 classes, as keras.applications.VGG16."""
     return vgg(16, input_shape, num_classes, include_top=include_top, classifier_activation=classifier_activation,
                head=head, pooling=pooling, dropout=dropout, name=name)
 
 
 @register("vgg19", family="vgg", paper="Simonyan & Zisserman 2014, arXiv:1409.1556")
-def vgg19(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, classifier_activation="softmax",
-          head="fc", pooling=None, dropout=0.5, name="vgg19") -> keras.Model:
+def vgg19(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, pooling=None,
+          classifier_activation="softmax", head="fc", dropout=0.5, name="vgg19") -> keras.Model:
     """VGG-19: 143,667,240 parameters at 224x224x3 and 1000 classes, as keras.applications.VGG19."""
     return vgg(19, input_shape, num_classes, include_top=include_top, classifier_activation=classifier_activation,
                head=head, pooling=pooling, dropout=dropout, name=name)

@@ -10,16 +10,25 @@ from architectures.registry import register, register_search_space
 
 @register("vit", family="vit", paper="Dosovitskiy et al. 2020, arXiv:2010.11929",
           min_input_size=lambda patch_size, **_: patch_size)
-def vit(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, classifier_activation="softmax",
-        patch_size=4, width=64, depth=6, heads=4, mlp_dim=128, dropout=0.1, pooling="token",
-        name="vit") -> keras.Model:
+def vit(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, pooling="token",
+        classifier_activation="softmax", patch_size=4, width=64, depth=6, heads=4, mlp_dim=128,
+        dropout=0.1, name="vit") -> keras.Model:
     """Patch embedding -> class token (or mean pooling) + positions -> pre-norm encoder blocks -> head.
 
     205,962 parameters at the defaults (28x28x1: 49 patches of 4x4, width 64, 6 blocks, 4 heads).
     Inputs need not be a multiple of the patch size; the border that is left over is dropped.
+
+    ``pooling`` follows KerasHub's ViT: how the token sequence becomes one vector, with or without
+    the head. "token" prepends a learned class token and keeps its output; "mean" (no class
+    token) averages the patch tokens, as keras.applications' "avg". With ``include_top=False``,
+    None returns the whole sequence, (patches, width), unpooled.
     """
-    if pooling not in ("token", "mean"):
-        raise ValueError(f"vit: pooling must be 'token' or 'mean', not {pooling!r}")
+    if pooling not in ("token", "mean", None):
+        raise ValueError(f"vit: pooling must be 'token', 'mean' or (with include_top=False) None. "
+                         f"Received: pooling={pooling!r}")
+    if pooling is None and include_top:
+        raise ValueError("vit: the classifier head needs one vector per image; pass pooling='token' or 'mean', "
+                         "or include_top=False for the unpooled sequence. Received: pooling=None, include_top=True")
     if width % heads:
         raise ValueError(f"vit: width ({width}) must be divisible by heads ({heads})")
     inputs = keras.Input(input_shape, name="inputs")
@@ -35,7 +44,7 @@ def vit(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, classifier
     if pooling == "token":
         x = layers.Cropping1D((0, x.shape[1] - 1), name="class_token_out")(x)  # keep position 0
         x = layers.Flatten(name="class_features")(x)
-    else:
+    elif pooling == "mean":
         x = layers.GlobalAveragePooling1D(name="mean_pool")(x)
     if include_top:
         x = classifier_head(x, num_classes, classifier_activation)

@@ -84,7 +84,7 @@ register_recipe(Recipe(
     architecture="lenet5",
     description="LeNet-5 (ReLU, max-pool variant) on Fashion-MNIST.",
     expected={"accuracy": 0.90},
-    architecture_kwargs={"activation": "relu", "pooling": "max"},
+    architecture_kwargs={"activation": "relu", "subsampling": "max"},
     schedule="cosine",
     epochs=15,
 ))

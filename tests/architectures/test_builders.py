@@ -1,12 +1,11 @@
-"""Every registered image builder, tested by being registered (sequence builders:
-test_sequence_builders.py)."""
+"""Every registered image classifier, tested by being registered (sequence builders:
+test_sequence_builders.py; keras.applications' keywords: test_classifier_keywords.py)."""
 
-import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import architectures
+from harness import DEEP_BUILDERS, outputs_of, run_builder_test, run_saving_test, slow_if_deep
 
 SMALL_INPUTS = [(28, 28, 1), (32, 32, 3)]
 SMALL = (32, 32, 3)  # every builder must take CIFAR-size inputs; ImageNet defaults would be slow here
@@ -16,70 +15,24 @@ def _sample(shape, seed=0):
     return np.random.default_rng(seed).uniform(0, 1, (4, *shape)).astype("float32")
 
 
-def _outputs(model, x):
-    """Eager call: ``predict`` would trace a new function per model, slow for the deep ones."""
-    return keras.ops.convert_to_numpy(model(x, training=False))
-
-
 IMAGE_BUILDERS = architectures.names(inputs="image", outputs="classes")
 
 
-@pytest.fixture(scope="module", params=IMAGE_BUILDERS)
-def built(request):
-    """(name, model at 32x32x3 with 3 classes), built once per builder for the checks below."""
-    model = architectures.build(request.param, input_shape=SMALL, num_classes=3)
-    yield request.param, model
-    keras.backend.clear_session()
-
-
-@pytest.mark.parametrize("name", IMAGE_BUILDERS)
-@pytest.mark.parametrize("input_shape", SMALL_INPUTS)
+@pytest.mark.parametrize("name, input_shape", [
+    pytest.param(name, shape, id=f"{name}-{'x'.join(map(str, shape))}",
+                 marks=[pytest.mark.slow] if name in DEEP_BUILDERS and shape != SMALL else [])
+    for shape in SMALL_INPUTS for name in IMAGE_BUILDERS])
 def test_builds_uncompiled_functional_model_with_right_output(name, input_shape):
-    model = architectures.build(name, input_shape=input_shape, num_classes=7, name=f"my_{name}")
-    assert isinstance(model, keras.Model) and not isinstance(model, keras.Sequential)
+    x = _sample(input_shape)[:2]
+    model = run_builder_test(name, {"input_shape": input_shape, "num_classes": 7, "name": f"my_{name}"}, x, (2, 7))
     assert model.name == f"my_{name}"
-    assert getattr(model, "optimizer", None) is None
     assert model.output_shape == (None, 7)
-    probabilities = _outputs(model, _sample(input_shape)[:2])
-    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(outputs_of(model, x).sum(axis=-1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", IMAGE_BUILDERS)
-def test_logits_and_headless_backbone(name):
-    logits = architectures.build(name, input_shape=SMALL, num_classes=5, classifier_activation=None)
-    assert not np.allclose(_outputs(logits, _sample(SMALL)[:2]).sum(axis=-1), 1.0)
-    backbone = architectures.build(name, input_shape=SMALL, include_top=False)
-    assert "predictions" not in [layer.name for layer in backbone.layers]
-    assert len(backbone.output_shape) >= 2
-    keras.backend.clear_session()
-
-
-def test_get_config_round_trip(built):
-    _, model = built
-    clone = keras.Model.from_config(model.get_config())
-    clone.set_weights(model.get_weights())
-    x = _sample(SMALL)
-    np.testing.assert_allclose(_outputs(clone, x), _outputs(model, x), rtol=1e-5, atol=1e-6)
-
-
-def test_keras_file_save_and_load(built, tmp_path):
-    name, model = built
-    path = tmp_path / f"{name}.keras"
-    model.save(path)
-    loaded = keras.models.load_model(path)
-    x = _sample(SMALL)
-    np.testing.assert_allclose(_outputs(loaded, x), _outputs(model, x), rtol=1e-5, atol=1e-6)
-
-
-def test_exports_and_reloads_as_savedmodel(built, tmp_path):
-    from recipes.saved_models import export
-
-    name, model = built
-    path = export(model, name, export_dir=tmp_path)
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-    x = _sample(SMALL)
-    np.testing.assert_allclose(serve(inputs=tf.constant(x))["outputs"].numpy(), _outputs(model, x),
-                               rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize("name", slow_if_deep(IMAGE_BUILDERS))
+def test_keras_file_and_savedmodel_round_trips(name, tmp_path):
+    run_saving_test(architectures.build(name, input_shape=SMALL, num_classes=3), _sample(SMALL), tmp_path)
 
 
 def test_mlp_options_shape_the_network():
@@ -107,3 +60,29 @@ def test_mnist_cnn_sizes_are_parameters():
 
 def test_linear_parameter_count():
     assert architectures.build("linear").count_params() == 28 * 28 * 10 + 10
+
+
+def test_lenet5_subsampling_is_average_or_max_pooling():
+    layer_type = lambda model: type(model.get_layer("pool1")).__name__  # noqa: E731
+    assert layer_type(architectures.build("lenet5")) == "AveragePooling2D"
+    assert layer_type(architectures.build("lenet5", activation="relu", subsampling="max")) == "MaxPooling2D"
+    with pytest.raises(ValueError, match=r"subsampling must be 'average' or 'max'\. Received: subsampling='min'"):
+        architectures.build("lenet5", subsampling="min")
+    with pytest.raises(ValueError, match=r"the subsampling layers' type is subsampling='max'\)\. Received: pooling"):
+        architectures.build("lenet5", pooling="max")
+
+
+def test_vit_pooling_is_the_token_or_the_mean_and_none_leaves_the_sequence():
+    def layer_names(model):
+        return {layer.name for layer in model.layers}
+
+    token = architectures.build("vit", include_top=False)
+    mean = architectures.build("vit", include_top=False, pooling="mean")
+    sequence = architectures.build("vit", include_top=False, pooling=None)
+    assert token.output_shape == mean.output_shape == (None, 64)
+    assert "class_token" in layer_names(token) and "class_token" not in layer_names(mean)
+    assert sequence.output_shape == (None, 49, 64)
+    with pytest.raises(ValueError, match="head needs one vector per image.*Received: pooling=None, include_top=True"):
+        architectures.build("vit", pooling=None)
+    with pytest.raises(ValueError, match="pooling must be 'token', 'mean' or.*Received: pooling='avg'"):
+        architectures.build("vit", pooling="avg")

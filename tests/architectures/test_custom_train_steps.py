@@ -25,6 +25,7 @@ class CrashAfterEpoch(keras.callbacks.Callback):
             raise RuntimeError("simulated crash")
 
 
+@pytest.mark.e2e
 def test_vae_losses_fall_and_it_saves_and_loads(images, tmp_path):
     keras.utils.set_random_seed(0)
     model = architectures.build("vae", latent_dim=2, beta=1.0, seed=0)
@@ -51,6 +52,7 @@ def _gan():
     return model
 
 
+@pytest.mark.e2e
 def test_gan_trains_both_networks_and_its_discriminator_loss_falls(images):
     keras.utils.set_random_seed(0)
     model = _gan()
@@ -70,6 +72,7 @@ def _vae():
     return model
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("make, optimizer", [(_gan, "generator_optimizer"), (_vae, "optimizer")])
 def test_training_resumes_after_a_crash_with_backup_and_restore(images, tmp_path, make, optimizer):
     real = images[:256] * 2 - 1 if make is _gan else images[:256]
@@ -84,6 +87,7 @@ def test_training_resumes_after_a_crash_with_backup_and_restore(images, tmp_path
     assert int(getattr(resumed, optimizer).iterations) == 3 * 4
 
 
+@pytest.mark.e2e
 def test_gan_saves_and_loads_with_its_two_optimizers(images, tmp_path):
     model = _gan()
     model.fit(images[:128] * 2 - 1, epochs=1, batch_size=64, verbose=0)

@@ -8,13 +8,14 @@ import tensorflow as tf
 
 import architectures
 from architectures.sequence import TEXT_ENCODERS, seq2seq_inference_models
+from harness import outputs_of, run_builder_test, run_saving_test
 
 SEQUENCE_BUILDERS = [n for n in architectures.names() if architectures.entry(n).inputs in ("features", "tokens", "token_pairs")]
 FEATURES = 3
 VOCABULARY = 12
 
 
-def _build(name, **kwargs):
+def _kwargs(name, **kwargs):
     kind = architectures.entry(name).inputs
     shape = {"features": (None, FEATURES), "tokens": (None,), "token_pairs": (None,)}[kind]
     options = {"vocabulary_size": VOCABULARY} if name == "text_classifier" else {}
@@ -22,7 +23,11 @@ def _build(name, **kwargs):
         options = {"num_classes": VOCABULARY}
     if name == "seq2seq":
         options["source_vocabulary_size"] = VOCABULARY
-    return architectures.build(name, input_shape=shape, **{**options, **kwargs})
+    return {"input_shape": shape, **options, **kwargs}
+
+
+def _build(name, **kwargs):
+    return architectures.build(name, **_kwargs(name, **kwargs))
 
 
 def _sample(name, length, seed=0):
@@ -34,17 +39,6 @@ def _sample(name, length, seed=0):
     return ids() if kind == "tokens" else [ids(), ids()]
 
 
-def _outputs(model, x):
-    return keras.ops.convert_to_numpy(model(x, training=False))
-
-
-@pytest.fixture(scope="module", params=SEQUENCE_BUILDERS)
-def built(request):
-    model = _build(request.param)
-    yield request.param, model
-    keras.backend.clear_session()
-
-
 def test_every_kind_of_sequence_builder_is_registered():
     kinds = {architectures.entry(n).inputs for n in SEQUENCE_BUILDERS}
     assert kinds == {"features", "tokens", "token_pairs"}
@@ -52,42 +46,20 @@ def test_every_kind_of_sequence_builder_is_registered():
             "sequence_tagger", "forecaster"} <= set(SEQUENCE_BUILDERS)
 
 
-def test_takes_any_length_and_matches_declared_output_shape(built):
-    name, model = built
-    assert isinstance(model, keras.Model) and getattr(model, "optimizer", None) is None
+@pytest.mark.parametrize("name", SEQUENCE_BUILDERS)
+def test_takes_any_length_and_matches_declared_output_shape(name):
+    declared = _build(name).output_shape
     for length in (5, 11):
-        out = _outputs(model, _sample(name, length))
-        assert np.all(np.isfinite(out))
-        expected = [length if dim is None and axis == 1 else dim for axis, dim in enumerate(model.output_shape)]
-        assert list(out.shape)[1:] == expected[1:], (model.output_shape, out.shape)
+        expected = tuple(2 if axis == 0 else length if dim is None and axis == 1 else dim
+                         for axis, dim in enumerate(declared))
+        run_builder_test(name, _kwargs(name), _sample(name, length), expected)
+    keras.backend.clear_session()
 
 
-def test_get_config_round_trip(built):
-    name, model = built
-    clone = keras.Model.from_config(model.get_config())
-    clone.set_weights(model.get_weights())
-    x = _sample(name, 7)
-    np.testing.assert_allclose(_outputs(clone, x), _outputs(model, x), rtol=1e-5, atol=1e-6)
-
-
-def test_keras_file_save_and_load(built, tmp_path):
-    name, model = built
-    model.save(tmp_path / f"{name}.keras")
-    loaded = keras.models.load_model(tmp_path / f"{name}.keras")
-    x = _sample(name, 7)
-    np.testing.assert_allclose(_outputs(loaded, x), _outputs(model, x), rtol=1e-5, atol=1e-6)
-
-
-def test_exports_and_reloads_as_savedmodel(built, tmp_path):
-    from recipes.saved_models import export
-
-    name, model = built
-    path = export(model, name, export_dir=tmp_path)
-    serve = tf.saved_model.load(str(path)).signatures["serving_default"]
-    x = _sample(name, 7)
-    inputs = x if isinstance(x, list) else [x]
-    served = serve(**{t.name: tf.constant(v) for t, v in zip(model.inputs, inputs)})["outputs"].numpy()
-    np.testing.assert_allclose(served, _outputs(model, x), rtol=1e-5, atol=1e-6)
+@pytest.mark.parametrize("name", SEQUENCE_BUILDERS)
+def test_keras_file_and_savedmodel_round_trips(name, tmp_path):
+    run_saving_test(_build(name), _sample(name, 7), tmp_path)
+    keras.backend.clear_session()
 
 
 @pytest.mark.parametrize("encoder", [e for e in TEXT_ENCODERS if e != "conv1d"])
@@ -96,14 +68,14 @@ def test_padding_is_masked_so_padded_and_unpadded_sentences_agree(encoder):
                    max_length=32)
     sentence = np.array([[5, 3, 9, 2]], dtype="int32")
     padded = np.array([[5, 3, 9, 2, 0, 0, 0, 0, 0]], dtype="int32")
-    np.testing.assert_allclose(_outputs(model, padded), _outputs(model, sentence), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outputs_of(model, padded), outputs_of(model, sentence), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("encoder", TEXT_ENCODERS)
 def test_all_padding_input_still_gives_probabilities(encoder):
     """An empty sentence vectorises to all padding; every encoder must still answer."""
     model = _build("text_classifier", encoder=encoder, embedding_dim=16, units=8, heads=2, mlp_dim=16)
-    out = _outputs(model, np.zeros((2, 6), dtype="int32"))
+    out = outputs_of(model, np.zeros((2, 6), dtype="int32"))
     assert np.all(np.isfinite(out)) and np.allclose(out.sum(axis=-1), 1.0, rtol=1e-5)
 
 
@@ -112,7 +84,7 @@ def test_recurrent_encoders_skip_masked_time_steps(name):
     model = _build(name, mask_value=0.0, units=8)
     x = np.random.default_rng(0).normal(size=(1, 4, FEATURES)).astype("float32")
     padded = np.concatenate([x, np.zeros((1, 3, FEATURES), "float32")], axis=1)
-    np.testing.assert_allclose(_outputs(model, padded), _outputs(model, x), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(outputs_of(model, padded), outputs_of(model, x), rtol=1e-5, atol=1e-6)
 
 
 def test_recurrent_encoders_stack_to_the_requested_depth():
@@ -138,7 +110,7 @@ def test_seq2seq_inference_models_share_weights_and_reproduce_teacher_forcing(at
         probabilities, state_h, state_c = decoder_step(
             [tf.constant(target[:, t:t + 1]), state_h, state_c, encoder_outputs])
         steps.append(keras.ops.convert_to_numpy(probabilities))
-    np.testing.assert_allclose(np.concatenate(steps, axis=1), _outputs(model, [source, target]), atol=1e-5)
+    np.testing.assert_allclose(np.concatenate(steps, axis=1), outputs_of(model, [source, target]), atol=1e-5)
 
 
 def test_forecaster_predicts_a_horizon_of_every_target():

@@ -13,6 +13,7 @@ def _trainable(model) -> int:
     return int(sum(np.prod(w.shape) for w in model.trainable_weights))
 
 
+@pytest.mark.slow  # 25-144 M parameters each, built twice
 @pytest.mark.parametrize("name, application", [
     ("vgg16", "VGG16"), ("vgg19", "VGG19"), ("resnet50", "ResNet50"), ("resnet101", "ResNet101"),
     ("resnet152", "ResNet152"),
@@ -44,8 +45,12 @@ DOCUMENTED = [
 ]
 
 
-@pytest.mark.parametrize("name, kwargs, count, counted, source", DOCUMENTED,
-                         ids=[f"{row[0]}-{row[3]}-{i}" for i, row in enumerate(DOCUMENTED)])
+SLOW_TO_COUNT = {"alexnet", "resnet18", "resnet34", "se_resnet50"}  # over 10 M parameters at 224x224
+
+
+@pytest.mark.parametrize("name, kwargs, count, counted, source", [
+    pytest.param(*row, id=f"{row[0]}-{row[3]}-{i}", marks=[pytest.mark.slow] if row[0] in SLOW_TO_COUNT else [])
+    for i, row in enumerate(DOCUMENTED)])
 def test_documented_counts(name, kwargs, count, counted, source):
     model = architectures.build(name, **kwargs)
     assert (_trainable(model) if counted == "trainable" else model.count_params()) == count, source
