@@ -8,6 +8,7 @@ model's test MAE beats that baseline. Not run in CI.
 """
 
 import argparse
+import dataclasses
 import datetime
 import json
 import logging
@@ -37,7 +38,7 @@ def measure(name: str, work_dir, export_dir) -> dict:
         "mae_over_seasonal_naive": metrics["mae"] / metrics["seasonal_naive_mae"],
         "beats_both_baselines": metrics["mae"] < min(metrics["naive_mae"], metrics["seasonal_naive_mae"]),
         "windows": {split: dataset[f"num_{split}"] for split in ("train", "validation", "test")},
-        "data_options": result.recipe.data_options,
+        "task_options": dataclasses.asdict(result.recipe.task_options),
         "architecture_kwargs": result.recipe.architecture_kwargs,
         "epochs_run": result.timings["epochs_run"],
         "fit_seconds": round(result.timings["fit_seconds"], 1),

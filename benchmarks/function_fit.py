@@ -23,7 +23,8 @@ from machine import describe  # noqa: E402
 import numpy as np  # noqa: E402
 
 import recipes  # noqa: E402
-from recipes import function_fit  # noqa: E402
+from recipes.data.synthetic import FUNCTIONS  # noqa: E402
+from recipes.tasks import function_fit  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WIDTHS = (4, 16, 64, 256)
@@ -33,15 +34,15 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(4 * len(WIDTHS), 3.2 * len(function_fit.FUNCTIONS)), dpi=90)
-    grid = figure.subplots(len(function_fit.FUNCTIONS), len(WIDTHS), squeeze=False)
+    figure = Figure(figsize=(4 * len(WIDTHS), 3.2 * len(FUNCTIONS)), dpi=90)
+    grid = figure.subplots(len(FUNCTIONS), len(WIDTHS), squeeze=False)
     rows = []
-    for row, name in enumerate(function_fit.FUNCTIONS):
+    for row, name in enumerate(FUNCTIONS):
         for column, width in enumerate(WIDTHS):
             started = time.perf_counter()
             result = recipes.run(f"function_fit_{name}", architecture_kwargs={"hidden_units": width},
                                  export=False, work_dir="benchmarks/runs", verbose=0)
-            function, interval = function_fit.FUNCTIONS[name]
+            function, interval = FUNCTIONS[name]
             x = np.linspace(*interval, 2001, dtype="float32")[:, None]
             fits = {"network": result.model.predict(x, verbose=0)[:, 0],
                     f"interpolant, {width + 1} points":

@@ -11,6 +11,7 @@ in CI; about 12 minutes on 2 CPU cores.
 """
 
 import argparse
+import dataclasses
 import datetime
 import json
 import logging
@@ -24,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe  # noqa: E402
 
 import recipes  # noqa: E402
-from recipes.config import DEFAULT_CALLBACKS  # noqa: E402
+from callbacks.defaults import without  # noqa: E402
 
 CELLS = ("simple_rnn", "lstm")
 LENGTHS = (10, 50, 200)
@@ -44,19 +45,21 @@ def epochs_to_solve(history: dict) -> int | None:
 def shared_settings() -> dict:
     """What both recipes share (everything but the cell), checked rather than assumed."""
     simple, lstm = (recipes.get(f"parity_tagger_{cell}") for cell in CELLS)
-    compared = ("data_options", "validation_split", "epochs", "batch_size", "optimizer", "learning_rate", "schedule")
+    compared = ("task_options", "validation_split", "epochs", "batch_size", "optimizer", "learning_rate", "schedule")
     different = [key for key in compared if getattr(simple, key) != getattr(lstm, key)]
     different += ["architecture_kwargs"] if simple.architecture_kwargs["units"] != lstm.architecture_kwargs["units"] else []
     if different:
         sys.exit(f"the parity recipes differ in {', '.join(different)}; a side-by-side needs them equal")
-    return {**{key: getattr(lstm, key) for key in compared}, "units": lstm.architecture_kwargs["units"]}
+    settings = {key: getattr(lstm, key) for key in compared}
+    return {**settings, "task_options": dataclasses.asdict(lstm.task_options),
+            "units": lstm.architecture_kwargs["units"]}
 
 
 def measure(cell: str, length: int, seed: int, work_dir, export_dir) -> dict:
     recipe = recipes.get(f"parity_tagger_{cell}")
-    callbacks = {k: v for k, v in DEFAULT_CALLBACKS.items() if k != "early_stopping"}
-    result = recipes.run(recipe, work_dir=work_dir, export_dir=export_dir, verbose=2, callbacks=callbacks,
-                         data_options={**recipe.data_options, "length": length}, seed=seed)
+    result = recipes.run(recipe, work_dir=work_dir, export_dir=export_dir, verbose=2,
+                         callbacks=without("early_stopping"), seed=seed,
+                         task_options=dataclasses.replace(recipe.task_options, length=length))
     return {
         "cell": cell,
         "length": length,
@@ -91,7 +94,7 @@ def main() -> None:
 def markdown(report: dict) -> str:
     """One row per length; each cell lists the runs seed by seed, simple_rnn / lstm."""
     settings = report["settings"]
-    options = settings["data_options"]
+    options = settings.get("task_options") or settings["data_options"]  # results measured before the rename
     lines = [f"{settings['units']} units, {options['num_train']} training sequences "
              f"({settings['validation_split']:.0%} for validation), "
              f"{options['num_test']} test sequences, {settings['epochs']} epochs, seeds "

@@ -1,29 +1,40 @@
-"""Keras callbacks and the augmentation pipeline that recipes attach by name.
+"""Keras callbacks, the augmentation pipeline and the plots that recipes attach by name.
 
-Imports neither ``architectures`` nor ``recipes``.
+Imports neither ``architectures`` nor ``recipes``. Importing the package is cheap: Keras loads
+on first use of anything but ``DEFAULT``.
 """
 
-from callbacks.augmentation import augmentation_pipeline
-from callbacks.plots import (
-    TrainingCurves,
-    matplotlib_available,
-    plot_confusion_matrix,
-    plot_decision_boundary,
-    plot_history,
-)
-from callbacks.samples import GeneratedSamples
-from callbacks.standard import DEFAULT, FACTORIES, LearningRateLogger, build_callbacks
+import importlib
 
-__all__ = [
-    "DEFAULT",
-    "FACTORIES",
-    "GeneratedSamples",
-    "LearningRateLogger",
-    "TrainingCurves",
-    "augmentation_pipeline",
-    "build_callbacks",
-    "matplotlib_available",
-    "plot_confusion_matrix",
-    "plot_decision_boundary",
-    "plot_history",
-]
+from callbacks.defaults import DEFAULT
+
+_LAZY = {
+    "FACTORIES": "callbacks.standard",
+    "LearningRateLogger": "callbacks.standard",
+    "build_callbacks": "callbacks.standard",
+    "augmentation_pipeline": "callbacks.augmentation",
+    "GeneratedSamples": "callbacks.samples",
+    "TrainingCurves": "callbacks.plots",
+    "matplotlib_available": "callbacks.plots",
+    "new_figure": "callbacks.plots",
+    "save_figure": "callbacks.plots",
+    "plot_confusion_matrix": "callbacks.plots",
+    "plot_decision_boundary": "callbacks.plots",
+    "plot_history": "callbacks.plots",
+    "plot_image_grid": "callbacks.pictures",
+    "plot_image_rows": "callbacks.pictures",
+    "plot_latent_map": "callbacks.pictures",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'callbacks' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY})
+
+
+__all__ = ["DEFAULT", *_LAZY]

@@ -22,26 +22,36 @@ def matplotlib_available() -> bool:
     return True
 
 
-def _new_figure(**kwargs):
-    from matplotlib.figure import Figure
-
-    return Figure(**kwargs)
-
-
 def _skip(what: str) -> None:
     log.warning("plots skipped (%s): matplotlib is not installed; `pip install 'keras-recipes[plots]'`", what)
 
 
+def new_figure(what: str, **figure_options):
+    """A matplotlib ``Figure`` (no GUI backend), or None after a one-line warning naming ``what``
+    when matplotlib is not installed."""
+    if not matplotlib_available():
+        return _skip(what)
+    from matplotlib.figure import Figure
+
+    return Figure(**figure_options)
+
+
+def save_figure(figure, path, **savefig_options) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, **savefig_options)
+    return path
+
+
 def plot_history(history: dict[str, list[float]], path, *, epochs=None) -> Path | None:
     """Loss and each metric per epoch, train vs validation, one panel each."""
-    if not matplotlib_available():
-        return _skip("training curves")
-    path = Path(path)
     epochs = list(epochs) if epochs is not None else list(range(1, len(history.get("loss", [])) + 1))
     panels = [k for k in history if not k.startswith("val_")]
+    figure = new_figure("training curves", figsize=(4.5 * len(panels), 3.6), layout="constrained")
+    if figure is None:
+        return None
     from matplotlib.ticker import MaxNLocator
 
-    figure = _new_figure(figsize=(4.5 * len(panels), 3.6), layout="constrained")
     for axis, key in zip(np.atleast_1d(figure.subplots(1, len(panels))), panels):
         axis.plot(epochs, history[key], marker="o", label="train" if f"val_{key}" in history else key)
         if f"val_{key}" in history:
@@ -50,21 +60,18 @@ def plot_history(history: dict[str, list[float]], path, *, epochs=None) -> Path 
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.grid(alpha=0.3)
         axis.legend()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return save_figure(figure, path, dpi=100)
 
 
 def plot_confusion_matrix(y_true, y_pred, class_names, path, *, title="Confusion matrix (test)") -> Path | None:
     """Counts per (true, predicted) class; colour is the row-normalised rate."""
-    if not matplotlib_available():
-        return _skip("confusion matrix")
-    path = Path(path)
     n = len(class_names)
+    figure = new_figure("confusion matrix", figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n), layout="constrained")
+    if figure is None:
+        return None
     counts = np.zeros((n, n), dtype=int)
     np.add.at(counts, (np.asarray(y_true), np.asarray(y_pred)), 1)
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    figure = _new_figure(figsize=(1.0 + 0.6 * n, 0.8 + 0.6 * n), layout="constrained")
     axis = figure.subplots()
     axis.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for (row, col), count in np.ndenumerate(counts):
@@ -73,30 +80,25 @@ def plot_confusion_matrix(y_true, y_pred, class_names, path, *, title="Confusion
     axis.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="true", title=title)
     axis.set_xticklabels(class_names, rotation=45, ha="right")
     axis.set_yticklabels(class_names)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return save_figure(figure, path, dpi=100)
 
 
 def plot_decision_boundary(predict, x, y, path, *, title="Decision boundary", resolution=200) -> Path | None:
     """The class a 2-D classifier predicts over the plane, with the data on top."""
-    if not matplotlib_available():
-        return _skip("decision boundary")
-    path = Path(path)
+    figure = new_figure("decision boundary", figsize=(5, 5), layout="constrained")
+    if figure is None:
+        return None
     x = np.asarray(x)
     low, high = x.min(axis=0) - 0.5, x.max(axis=0) + 0.5
     grid_x, grid_y = np.meshgrid(np.linspace(low[0], high[0], resolution),
                                  np.linspace(low[1], high[1], resolution))
     grid = np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float32)
     classes = np.asarray(predict(grid)).argmax(axis=-1).reshape(grid_x.shape)
-    figure = _new_figure(figsize=(5, 5), layout="constrained")
     axis = figure.subplots()
     axis.contourf(grid_x, grid_y, classes, alpha=0.3, cmap="coolwarm")
     axis.scatter(x[:, 0], x[:, 1], c=y, s=6, cmap="coolwarm", edgecolors="none")
     axis.set(title=title, aspect="equal")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=100)
-    return path
+    return save_figure(figure, path, dpi=100)
 
 
 class TrainingCurves(keras.callbacks.Callback):

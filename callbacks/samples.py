@@ -7,7 +7,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from callbacks.plots import _skip, matplotlib_available
+from callbacks.pictures import plot_image_grid
 
 
 class GeneratedSamples(keras.callbacks.Callback):
@@ -39,20 +39,9 @@ class GeneratedSamples(keras.callbacks.Callback):
             self._save(self._last_epoch)
 
     def _save(self, epoch):
-        if not matplotlib_available():
-            return _skip("generated samples")
-        from matplotlib.figure import Figure
-
         noise = np.random.default_rng(self.seed).normal(size=(self.count, self.model.latent_dim)).astype("float32")
         images = keras.ops.convert_to_numpy(self.model(noise, training=False))
-        side = int(np.ceil(np.sqrt(self.count)))
-        figure = Figure(figsize=(side, side + 0.3), dpi=80)
-        for index, axes in enumerate(figure.subplots(side, side, squeeze=False).reshape(-1)):
-            axes.set_axis_off()
-            if index < len(images):
-                axes.imshow(images[index][..., 0], cmap="gray", vmin=self.value_range[0], vmax=self.value_range[1])
-        figure.suptitle(f"generated after epoch {epoch + 1}", fontsize=9)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"samples_epoch_{epoch + 1:03d}.png"
-        figure.savefig(path)
-        self.written.append(path)
+        path = plot_image_grid(images, self.folder / f"samples_epoch_{epoch + 1:03d}.png", dpi=80,
+                               title=f"generated after epoch {epoch + 1}", value_range=self.value_range)
+        if path is not None:
+            self.written.append(path)

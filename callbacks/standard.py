@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 
+from callbacks.defaults import EARLY_STOPPING
 from callbacks.plots import TrainingCurves
 from callbacks.samples import GeneratedSamples
 
@@ -19,7 +20,7 @@ class LearningRateLogger(keras.callbacks.Callback):
 
 
 def _early_stopping(run_dir: Path, **options):
-    options = {"monitor": "val_loss", "patience": 5, "restore_best_weights": True, **options}
+    options = {**EARLY_STOPPING, "restore_best_weights": True, **options}
     return keras.callbacks.EarlyStopping(**options)
 
 
@@ -46,7 +47,6 @@ FACTORIES = {
     "training_curves": lambda run_dir, **o: TrainingCurves(run_dir / "plots" / "training_curves.png", **o),
     "generated_samples": lambda run_dir, **o: GeneratedSamples(run_dir / "plots", **o),
 }
-DEFAULT = {name: {} for name in FACTORIES if name != "generated_samples"}
 
 
 def build_callbacks(spec: dict[str, dict | None], run_dir) -> list[keras.callbacks.Callback]:

@@ -12,8 +12,9 @@ import os
 import sys
 import traceback
 
+import recipes
 from architectures.registry import UnknownArchitectureError, static_entries
-from recipes import config
+from recipes import catalog
 from recipes.errors import RecipeError
 from recipes.tables import format_table
 
@@ -22,8 +23,8 @@ DEBUG_ENV = "KERAS_RECIPES_DEBUG"
 
 def cmd_list(args) -> int:
     recipe_rows = []
-    for name in config.names(args.pattern):
-        recipe = config.get(name)
+    for name in catalog.names(args.pattern):
+        recipe = catalog.get(name)
         documented = ", ".join(f"{k} {v:.1%}".replace(".0%", "%") if k == "accuracy" else f"{k} {v}"
                                for k, v in recipe.expected.items())
         recipe_rows.append((name, recipe.dataset, recipe.architecture, documented, recipe.description))
@@ -38,14 +39,12 @@ def cmd_list(args) -> int:
 
 
 def cmd_run(args) -> int:
-    overrides = dict(config.parse_assignment(item) for item in args.set)
+    overrides = dict(catalog.parse_assignment(item) for item in args.set)
     for option in ("epochs", "batch_size", "seed"):
         if getattr(args, option) is not None:
             overrides[option] = getattr(args, option)
-    recipe = config.with_overrides(config.get(args.name), overrides)
-    from recipes.runner import run
-
-    result = run(recipe, data_dir=args.data_dir, export_dir=args.export_dir, export=not args.no_export,
+    recipe = catalog.with_overrides(catalog.get(args.name), overrides)
+    result = recipes.run(recipe, data_dir=args.data_dir, export_dir=args.export_dir, export=not args.no_export,
                  work_dir=args.work_dir, verbose=1 if sys.stdout.isatty() else 2)
     print(f"\n{recipe.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
           + f" (documented: {', '.join(f'{k} {v}' for k, v in recipe.expected.items())})")
@@ -58,14 +57,14 @@ def cmd_run(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    overrides = dict(config.parse_assignment(item) for item in args.set)
+    overrides = dict(catalog.parse_assignment(item) for item in args.set)
     options = dict(tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
                    objective=args.objective, directory=args.directory, overwrite=args.overwrite,
-                   fixed=dict(config.parse_assignment(item) for item in args.fix),
+                   fixed=dict(catalog.parse_assignment(item) for item in args.fix),
                    max_model_size=args.max_model_size, trials_per_process=args.trials_per_process,
                    export=not args.no_export, export_dir=args.export_dir,
                    data_dir=args.data_dir, **overrides)
-    config.with_overrides(config.get(args.name), overrides)  # fail fast on a bad name or setting
+    catalog.with_overrides(catalog.get(args.name), overrides)  # fail fast on a bad name or setting
     from recipes import tuning
 
     if args.workers:

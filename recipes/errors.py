@@ -23,3 +23,7 @@ class CorruptDatasetError(RecipeError, ValueError):
 
 class InputError(RecipeError, ValueError):
     """Input given to a model that does not match what it expects."""
+
+
+class TuningError(RecipeError):
+    """A search that cannot start, or that ended without one completed trial."""

@@ -24,8 +24,8 @@ def fashion_mnist_dir():
 @pytest.fixture(scope="session")
 def small_mnist_dir(tmp_path_factory, fashion_mnist_dir):
     """MNIST-format IDX files written by the test: 600 train / 200 test real Fashion-MNIST images."""
-    from recipes.idx import read_idx, write_idx
     from recipes.data import IDX_FILES
+    from recipes.data.idx import read_idx, write_idx
 
     folder = tmp_path_factory.mktemp("mnist")
     sizes = {"x_train": 600, "y_train": 600, "x_test": 200, "y_test": 200}

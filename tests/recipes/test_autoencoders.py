@@ -6,9 +6,10 @@ import pytest
 import tensorflow as tf
 
 import recipes
-from recipes.autoencoders import PCA, mean_image_cross_entropy
-from recipes.config import Recipe
+from recipes.catalog import Recipe
 from recipes.data import load_arrays
+from recipes.tasks.reconstruction import PCA
+from recipes.tasks.vae import mean_image_cross_entropy
 
 TINY_AUTOENCODER = Recipe(
     name="tiny_autoencoder", dataset="mnist", architecture="autoencoder", task="reconstruction", description="test",
@@ -39,6 +40,7 @@ def test_mean_image_cross_entropy_by_hand():
     assert mean_image_cross_entropy(train, test) == pytest.approx(by_hand)
 
 
+@pytest.mark.e2e
 def test_autoencoder_run_measures_pca_and_exports_encoder_and_reconstruction(small_mnist_dir, tmp_path):
     result = recipes.run(TINY_AUTOENCODER, data_dir=small_mnist_dir, work_dir=tmp_path / "runs",
                          export_dir=tmp_path / "models", verbose=0)
@@ -57,6 +59,7 @@ def test_autoencoder_run_measures_pca_and_exports_encoder_and_reconstruction(sma
                                rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.e2e
 def test_vae_run_reports_the_elbo_terms_draws_samples_and_exports_the_decoder(small_mnist_dir, tmp_path):
     result = recipes.run(TINY_VAE, data_dir=small_mnist_dir, work_dir=tmp_path / "runs",
                          export_dir=tmp_path / "models", verbose=0)

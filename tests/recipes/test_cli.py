@@ -62,16 +62,19 @@ def exported(tmp_path_factory, fashion_mnist_dir):
     return base / "saved_models" / "fashion_mnist_linear" / "1"
 
 
+@pytest.mark.e2e
 def test_run_prints_metrics_and_export_path(exported):
     assert (exported / "saved_model.pb").exists() and (exported / "metadata.json").exists()
 
 
+@pytest.mark.e2e
 def test_evaluate_matches_the_exported_metrics(exported, capsys):
     assert main(["evaluate", str(exported), "--data", "fashion_mnist"]) == 0
     out = capsys.readouterr().out
     assert "on fashion_mnist test (10000 examples): accuracy 0." in out
 
 
+@pytest.mark.e2e
 def test_predict_png_and_npy_prints_class_names(exported, tmp_path, capsys):
     raw = recipes.data.load_arrays("fashion_mnist")
     png = tmp_path / "boot.png"
@@ -89,6 +92,7 @@ def test_predict_png_and_npy_prints_class_names(exported, tmp_path, capsys):
     assert lines[0].split(": ")[1] == lines[2].split(": ")[1]  # the same image, as PNG and as array
 
 
+@pytest.mark.e2e
 def test_predict_wrong_shape_and_bad_file(exported, tmp_path, capsys):
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((32, 32, 3)))

@@ -4,10 +4,12 @@ import shutil
 import numpy as np
 import pytest
 
+import callbacks
 from recipes import data
 from recipes.data import IDX_FILES
-from recipes.errors import CorruptDatasetError, DatasetNotFoundError, UnknownNameError
-from recipes.idx import read_idx, write_idx
+from recipes.data import idx as idx_source
+from recipes.data.idx import read_idx, write_idx
+from recipes.errors import ConfigError, CorruptDatasetError, DatasetNotFoundError, UnknownNameError
 
 
 def test_fashion_mnist_is_the_real_data(fashion_mnist_dir):
@@ -73,15 +75,17 @@ def test_missing_dataset_lists_every_place_and_how_to_install(tmp_path, monkeypa
         data.load_arrays("mnist", data_dir=tmp_path / "nowhere")
     message = str(caught.value)
     for place in ("data_dir", "$KERAS_RECIPES_DATA_DIR: not set", "/usr/share/datasets/mnist",
-                  str(tmp_path / "keras" / "datasets" / "mnist.npz"), "tensorflow-datasets"):
+                  f"Keras cache: {tmp_path / 'keras' / 'datasets'} (not found)", "mnist.npz", "tensorflow-datasets"):
         assert place in message
     assert "--data-dir" in message and "train-images-idx3-ubyte.gz" in message
 
 
 def test_missing_fashion_mnist_says_apt_get(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_idx_candidates", lambda spec, data_dir: [("data_dir", tmp_path)])
+    monkeypatch.setattr(idx_source, "DEBIAN_DATASETS", tmp_path / "no-debian-package")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     with pytest.raises(DatasetNotFoundError, match="apt-get install dataset-fashion-mnist"):
-        data.load_arrays("fashion_mnist")
+        data.load_arrays("fashion_mnist", data_dir=tmp_path)
 
 
 def test_partial_folder_names_the_missing_files(small_mnist_dir, tmp_path):
@@ -143,8 +147,9 @@ def test_unknown_dataset_suggests_names():
 
 def test_augmentation_touches_train_batches_only(fashion_mnist_dir):
     plain = data.load("fashion_mnist", batch_size=32, train_limit=64, test_limit=32, validation_split=0.5)
+    augment = callbacks.augmentation_pipeline(input_shape=(28, 28, 1), translate=0.2, rotation=0.1)
     augmented = data.load("fashion_mnist", batch_size=32, train_limit=64, test_limit=32, validation_split=0.5,
-                          augmentation={"translate": 0.2, "rotation": 0.1})
+                          augmentation=augment)
     x_plain, _ = next(iter(plain.train))
     x_aug, _ = next(iter(augmented.train))
     assert not np.allclose(x_plain.numpy(), x_aug.numpy())
@@ -172,3 +177,8 @@ def test_cifar10_truncated_and_missing(small_cifar10_dir, tmp_path):
     batch.unlink()
     with pytest.raises(DatasetNotFoundError, match="(?s)is missing data_batch_3.bin.*cifar-10-batches-bin"):
         data.load_arrays("cifar10", data_dir=tmp_path, download=False)
+
+
+def test_augmentation_options_as_a_dict_say_what_to_pass(fashion_mnist_dir):
+    with pytest.raises(ConfigError, match=r"augmentation must be a callable such as callbacks.augmentation_pipeline"):
+        data.load("fashion_mnist", train_limit=64, test_limit=32, augmentation={"flip": "horizontal"})

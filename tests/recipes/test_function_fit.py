@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 import recipes
-from recipes import function_fit
+from recipes.tasks import function_fit
 from recipes.errors import UnknownNameError
 
 
@@ -24,9 +24,10 @@ def test_unknown_function_names_the_known_ones():
         recipes.run("function_fit_sin", dataset="cos", export=False, callbacks={})
 
 
+@pytest.mark.e2e
 def test_function_fit_learns_plots_and_exports(tmp_path):
     recipe = recipes.with_overrides(recipes.get("function_fit_sin"), {
-        "epochs": 30, "architecture_kwargs": {"hidden_units": 16}, "data_options": {"train_points": 300}})
+        "epochs": 30, "architecture_kwargs": {"hidden_units": 16}, "task_options": {"train_points": 300}})
     keras.utils.set_random_seed(0)
     untrained = recipes.tasks.get("function_fit").build(recipe, None)
     x = np.linspace(-np.pi, np.pi, 2001, dtype="float32")[:, None]

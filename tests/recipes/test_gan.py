@@ -7,10 +7,12 @@ import pytest
 import tensorflow as tf
 
 import recipes
-from recipes import gan
-from recipes.config import Recipe
+from recipes.catalog import Recipe
+from recipes.tasks import gan
 from recipes.data import DatasetInfo
 from recipes.errors import ConfigError
+from recipes.tasks import RunContext
+from recipes.tasks.options import GanOptions
 
 FASHION = DatasetInfo("fashion_mnist", (28, 28, 1), 10, tuple("0123456789"), "pixels", 255.0, "test", 1, 1, 1)
 
@@ -25,10 +27,28 @@ def test_frechet_distance_of_gaussians_is_known():
 
 
 def test_a_missing_feature_classifier_says_what_to_give(tmp_path):
+    context = RunContext(run_dir=tmp_path)
     with pytest.raises(ConfigError, match="give a .keras file of a trained classifier"):
-        gan.feature_classifier(tmp_path / "nope.keras", work_dir=tmp_path)
+        gan.feature_classifier(GanOptions(feature_classifier=str(tmp_path / "nope.keras")), context)
+    with pytest.raises(ConfigError, match="set task_options.feature_classifier to a .keras file"):
+        gan.feature_classifier(GanOptions(), context)
 
 
+def test_without_a_classifier_the_runner_trains_the_feature_recipe_once(tmp_path):
+    trained = []
+
+    def train_recipe(name):
+        trained.append(name)
+        return recipes.classifier_for(FASHION, "linear")
+
+    context = RunContext(run_dir=tmp_path, train_recipe=train_recipe)
+    first = gan.feature_classifier(GanOptions(feature_recipe="fashion_mnist_linear"), context)
+    again = gan.feature_classifier(GanOptions(feature_recipe="fashion_mnist_linear"), context)
+    assert trained == ["fashion_mnist_linear"] and (tmp_path / "feature_classifier.keras").exists()
+    assert first.count_params() == again.count_params() == 28 * 28 * 10 + 10
+
+
+@pytest.mark.e2e
 def test_dcgan_run_measures_floor_and_ceiling_saves_samples_and_exports_pixels(small_mnist_dir, tmp_path):
     keras.utils.set_random_seed(0)
     classifier = recipes.classifier_for(FASHION, "mnist_cnn", filters=(4, 4), dense_units=16)
@@ -36,8 +56,8 @@ def test_dcgan_run_measures_floor_and_ceiling_saves_samples_and_exports_pixels(s
     recipe = Recipe(
         name="tiny_dcgan", dataset="mnist", architecture="dcgan", task="gan", description="test",
         expected={"frechet_distance": 0.0}, architecture_kwargs={"latent_dim": 16, "filters": (16, 8)},
-        data_options={"feature_classifier": str(tmp_path / "classifier.keras"), "frechet_samples": 150},
-        optimizer="adam_beta1_0.5", learning_rate=2e-4, loss=None, metrics=(), batch_size=64, epochs=2,
+        task_options={"feature_classifier": str(tmp_path / "classifier.keras"), "frechet_samples": 150},
+        optimizer="adam", optimizer_options={"beta_1": 0.5}, learning_rate=2e-4, loss=None, metrics=(), batch_size=64, epochs=2,
         train_limit=384, callbacks={"generated_samples": {"every": 1, "count": 16}, "csv_log": {}})
     result = recipes.run(recipe, data_dir=small_mnist_dir, work_dir=tmp_path / "runs", export_dir=tmp_path / "models",
                          verbose=0)

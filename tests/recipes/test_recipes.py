@@ -34,10 +34,11 @@ def tiny_feature_classifier(tmp_path_factory):
 def tiny_overrides(recipe, tiny_feature_classifier) -> dict:
     overrides = {**TINY, **TINY_FOR_TASK.get(recipe.task, {})}
     if recipe.task == "gan":
-        overrides["data_options"] = {**recipe.data_options, "feature_classifier": str(tiny_feature_classifier)}
+        overrides["task_options.feature_classifier"] = str(tiny_feature_classifier)
     return overrides
 
 
+@pytest.mark.e2e
 def test_recipe_runs_learns_exports_and_reloads(recipe_name, data_dir_for, tiny_feature_classifier, tmp_path):
     recipe = recipes.get(recipe_name)
     data_dir = data_dir_for(recipe.dataset)
@@ -72,6 +73,7 @@ def test_recipe_runs_learns_exports_and_reloads(recipe_name, data_dir_for, tiny_
         assert all(path.exists() and path.suffix == ".png" for path in result.plots) and result.plots
 
 
+@pytest.mark.e2e
 def test_serving_signature_takes_raw_pixels(fashion_mnist_dir, tmp_path):
     """Scaling is inside the graph: 0-255 pixels in, the same answer as the in-memory model."""
     result = recipes.run("fashion_mnist_linear", export_dir=tmp_path, work_dir=tmp_path, verbose=0,
@@ -99,6 +101,7 @@ def test_versions_increment_and_ignore_temporary_folders(tmp_path):
         export(model, "../escape", export_dir=tmp_path)
 
 
+@pytest.mark.e2e
 def test_overrides_reach_the_run(fashion_mnist_dir, tmp_path):
     result = recipes.run("fashion_mnist_mlp", export=False, work_dir=tmp_path, verbose=0, epochs=1,
                          train_limit=256, test_limit=64, optimizer="nesterov",
@@ -114,7 +117,7 @@ def test_unknown_recipe_and_setting():
     with pytest.raises(ConfigError, match="Did you mean epochs"):
         recipes.with_overrides(recipes.get("digits_mlp"), {"epoch": 3})
     with pytest.raises(ConfigError, match="expected key=value"):
-        recipes.config.parse_assignment("epochs")
+        recipes.catalog.parse_assignment("epochs")
 
 
 def test_dotted_overrides_merge_into_mappings():
@@ -129,9 +132,55 @@ def test_dotted_overrides_merge_into_mappings():
 def test_public_functions_stay_functions_after_every_submodule_is_imported():
     import importlib
     import inspect
+    import pkgutil
 
-    for module in ("data", "saved_models", "training", "runner", "inference", "cli"):
-        importlib.import_module(f"recipes.{module}")
-    for name in ("run", "export", "compile_and_fit", "classifier_for", "load_exported"):
+    for module in pkgutil.walk_packages(recipes.__path__, "recipes."):
+        if module.name != "recipes.tuning.__main__":
+            importlib.import_module(module.name)
+    for name in ("run", "export", "compile_and_fit", "classifier_for", "load_exported", "tune", "fine_tune"):
         assert callable(getattr(recipes, name)) and not inspect.ismodule(getattr(recipes, name)), name
     assert recipes.data.load is not None and recipes.saved_models.versions is not None
+
+
+def test_task_options_are_typed_with_their_defaults_in_one_place():
+    from recipes.tasks.options import SegmentationOptions, TextClassificationOptions
+
+    recipe = recipes.get("shapes_unet")
+    assert isinstance(recipe.task_options, SegmentationOptions)
+    changed = recipes.with_overrides(recipe, {"task_options.size": 32})
+    assert changed.task_options == SegmentationOptions(size=32, num_train=4000, num_test=500, max_shapes=3)
+    replaced = recipes.with_overrides(recipe, {"task_options": {"num_test": 10}})
+    assert replaced.task_options == SegmentationOptions(num_test=10)  # the rest are the task's defaults
+    assert recipes.get("mr_sentiment_lstm").task_options == TextClassificationOptions()
+    with pytest.raises(ConfigError, match=r"unknown option 'sequence_lenght' for task 'text_classification'. "
+                                          r"Did you mean 'sequence_length'\? Valid options: max_tokens, sequence_length"):
+        recipes.with_overrides(recipes.get("mr_sentiment_lstm"), {"task_options.sequence_lenght": 32})
+    with pytest.raises(ConfigError, match="unknown option 'upscale' for task 'classification'.*It takes no options"):
+        recipes.with_overrides(recipes.get("fashion_mnist_cnn"), {"task_options": {"upscale": 2}})
+    with pytest.raises(ConfigError, match="task 'segmentation' takes SegmentationOptions, not TextClassificationOptions"):
+        recipes.with_overrides(recipe, {"task_options": TextClassificationOptions()})
+
+
+def test_every_task_module_registers_its_task_and_the_registry_finds_them_all():
+    import pkgutil
+
+    from recipes import tasks
+
+    modules = {m.name for m in pkgutil.iter_modules(tasks.__path__) if not m.name.startswith("_")} - {"options"}
+    registered = {type(tasks.get(name)).__module__.rsplit(".", 1)[-1] for name in tasks.names()}
+    assert registered == modules
+    assert {recipe.task for recipe in map(recipes.get, recipes.names())} <= set(tasks.names())
+    with pytest.raises(UnknownNameError, match="unknown task 'forcast'. Did you mean forecast"):
+        tasks.get("forcast")
+
+
+def test_one_default_callback_set_for_recipes_and_compile_and_fit():
+    import inspect
+
+    import callbacks
+    from recipes.training import compile_and_fit
+
+    assert set(callbacks.DEFAULT) <= set(callbacks.FACTORIES)
+    assert recipes.Recipe(name="x", dataset="digits", architecture="mlp", description="", expected={}).callbacks \
+        == callbacks.DEFAULT
+    assert inspect.signature(compile_and_fit).parameters["callbacks"].default is None  # None: callbacks.DEFAULT

@@ -7,6 +7,10 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.e2e  # a real training process, killed and started again
+
 COMMAND = [sys.executable, "-m", "recipes.cli", "run", "fashion_mnist_mlp", "--epochs", "4",
            "--set", "train_limit=12000", "--set", "test_limit=500", "--no-export"]
 

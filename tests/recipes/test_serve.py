@@ -27,6 +27,8 @@ from recipes.data import DatasetInfo
 from recipes.serve import Client, ServingError, create_app
 from recipes.serve.repository import ModelRepository
 
+pytestmark = pytest.mark.e2e  # real processes and servers, and recipes trained for them
+
 IMAGES = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype("float32")
 FASHION = DatasetInfo("fashion_mnist", (28, 28, 1), 10, tuple("0123456789"), "pixels", 255.0, "test", 1, 1, 1)
 

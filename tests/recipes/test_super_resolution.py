@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 import recipes
-from recipes import super_resolution
-from recipes.config import Recipe
+from recipes.catalog import Recipe
+from recipes.tasks import super_resolution
 from recipes.errors import ConfigError
 
 TINY = Recipe(name="tiny_espcn", dataset="mnist", architecture="espcn", task="super_resolution",
@@ -34,6 +34,7 @@ def test_psnr_and_ssim_by_hand():
     assert super_resolution.image_quality(same, same)["ssim"] == pytest.approx(1.0)
 
 
+@pytest.mark.e2e
 def test_super_resolution_run_reports_both_and_exports_raw_pixels(small_mnist_dir, tmp_path):
     result = recipes.run(TINY, data_dir=small_mnist_dir, work_dir=tmp_path / "runs", export_dir=tmp_path / "models",
                          verbose=0)
@@ -50,4 +51,4 @@ def test_super_resolution_run_reports_both_and_exports_raw_pixels(small_mnist_di
 
 def test_an_upscale_that_does_not_divide_the_images_names_the_ones_that_do(small_mnist_dir, tmp_path):
     with pytest.raises(ConfigError, match=r"upscale 3 does not divide the 28x28 images.*choose one of \[2, 4, 7, 14, 28\]"):
-        recipes.run(TINY, data_dir=small_mnist_dir, data_options={"upscale": 3}, work_dir=tmp_path, export=False)
+        recipes.run(TINY, data_dir=small_mnist_dir, task_options={"upscale": 3}, work_dir=tmp_path, export=False)

@@ -9,15 +9,10 @@ import tensorflow as tf
 
 import recipes
 from recipes.errors import DatasetNotFoundError, InputError
-from recipes.text import (
-    MAX_GENERATION_LENGTH,
-    AdditionCodec,
-    addition_problems,
-    generate_text,
-    load_mr_polarity,
-    make_decoder,
-    stratified_split,
-)
+from recipes.data.synthetic import addition_problems
+from recipes.data.text import load_mr_polarity, stratified_split
+from recipes.tasks.language_model import MAX_GENERATION_LENGTH, generate_text
+from recipes.tasks.seq2seq import AdditionCodec, make_decoder
 
 TINY = {"epochs": 2, "batch_size": 32, "train_limit": 256, "test_limit": 64, "verbose": 0}
 
@@ -62,6 +57,7 @@ def test_missing_corpus_says_where_it_looked_and_how_to_get_it(tmp_path, monkeyp
     assert "empty" in message and "KERAS_RECIPES_DATA_DIR" in message and "rt-polaritydata.tar.gz" in message
 
 
+@pytest.mark.e2e
 def test_sentiment_export_takes_raw_strings_and_matches_the_model(sentiment):
     serve = tf.saved_model.load(str(sentiment.export_path)).signatures["serving_default"]
     assert list(serve.structured_input_signature[1]) == ["text"]
@@ -72,12 +68,14 @@ def test_sentiment_export_takes_raw_strings_and_matches_the_model(sentiment):
     np.testing.assert_allclose(served["positive_probability"].numpy(), expected[:, 1], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.e2e
 def test_empty_and_unknown_text_get_valid_probabilities(sentiment):
     serve = tf.saved_model.load(str(sentiment.export_path)).signatures["serving_default"]
     positive = serve(text=tf.constant(["", "   ", "qwzx vbnmk zzzyx"]))["positive_probability"].numpy()
     assert np.all(np.isfinite(positive)) and np.all((positive >= 0) & (positive <= 1))
 
 
+@pytest.mark.e2e
 def test_sentiment_padding_does_not_change_the_prediction(sentiment):
     """The vectorizer pads every sentence to 64 tokens; masking makes a short one's answer
     independent of how much padding follows it (checked through the vectorized ids)."""
@@ -89,6 +87,7 @@ def test_sentiment_padding_does_not_change_the_prediction(sentiment):
     np.testing.assert_allclose(classifier(short).numpy(), classifier(ids).numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.e2e
 def test_language_model_reports_bits_per_character(language_model):
     result, _, _ = language_model
     metrics = result.test_metrics
@@ -97,6 +96,7 @@ def test_language_model_reports_bits_per_character(language_model):
     assert (result.run_dir / "sample.txt").read_text().startswith("prompt 'ROMEO:'")
 
 
+@pytest.mark.e2e
 def test_generation_with_a_seed_is_reproducible(language_model):
     result, vocabulary, _ = language_model
     first = generate_text(result.model, vocabulary, "ROMEO:", length=40, temperature=1.0, seed=7)
@@ -105,6 +105,7 @@ def test_generation_with_a_seed_is_reproducible(language_model):
     assert generate_text(result.model, vocabulary, "ROMEO:", length=40, temperature=1.0, seed=8) != first
 
 
+@pytest.mark.e2e
 def test_exported_generator_matches_in_memory_generation(language_model):
     result, vocabulary, loaded = language_model
     seeded = loaded.signatures["generate_with_seed"]
@@ -123,6 +124,7 @@ def test_exported_generator_matches_in_memory_generation(language_model):
     (0, 1.0, "length must be"), (MAX_GENERATION_LENGTH + 1, 1.0, "length must be"),
     (10, 0.0, "temperature must be"), (10, -1.0, "temperature must be"),
 ])
+@pytest.mark.e2e
 def test_bad_generation_requests_are_rejected_with_a_clear_message(language_model, length, temperature, message):
     result, vocabulary, loaded = language_model
     with pytest.raises(InputError, match=message):
@@ -150,6 +152,7 @@ def test_addition_codec_round_trips_answers():
         codec.encode_questions(tf.constant(["1234+5678"]))
 
 
+@pytest.mark.e2e
 def test_addition_export_decodes_raw_questions_like_the_model(tmp_path):
     result = recipes.run("addition_seq2seq", export_dir=tmp_path / "models", work_dir=tmp_path / "runs",
                          **{**TINY, "train_limit": 1024, "test_limit": 128})

@@ -20,6 +20,12 @@ def test_adamw_weight_decay():
     assert make_optimizer("adamw", 1e-3, weight_decay=0.05).weight_decay == 0.05
 
 
+def test_optimizer_options_go_to_the_keras_class_and_a_wrong_one_is_named():
+    assert make_optimizer("adam", 2e-4, beta_1=0.5).get_config()["beta_1"] == 0.5
+    with pytest.raises(ConfigError, match=r"optimizer 'sgd' \(SGD\) does not take these options.*beta_1"):
+        make_optimizer("sgd", 0.1, beta_1=0.5)
+
+
 def test_schedules():
     assert learning_rate_schedule("constant", 0.1, steps_per_epoch=10, epochs=9) == 0.1
     cosine = learning_rate_schedule("cosine", 0.1, steps_per_epoch=10, epochs=9)

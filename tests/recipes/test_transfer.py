@@ -6,7 +6,7 @@ import architectures
 import recipes
 from recipes import data
 from recipes.errors import ConfigError
-from recipes.transfer import fine_tune, set_trainable, strip_head
+from recipes.training.transfer import fine_tune, set_trainable, strip_head
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +22,7 @@ def _weights_by_layer(model):
     return layers
 
 
+@pytest.mark.e2e
 def test_two_phases_train_exactly_what_they_say(tiny_fashion, tmp_path):
     pretrained = recipes.classifier_for(tiny_fashion.info, "mnist_cnn", filters=(8, 16), dense_units=32)
     path = tmp_path / "pretrained.keras"
@@ -55,6 +56,7 @@ def test_batch_norm_stays_in_inference_mode(tiny_fashion, tmp_path):
                    for layer in backbone._flatten_layers())
 
 
+@pytest.mark.e2e
 def test_registered_builder_and_applications_backbones(tiny_fashion, tmp_path):
     result = fine_tune("lenet5", tiny_fashion, head_epochs=1, fine_tune_epochs=0, callbacks={},
                        run_dir=tmp_path / "a", verbose=0, activation="relu")
@@ -78,5 +80,5 @@ def test_clear_errors(tiny_fashion, tmp_path):
     backbone = architectures.build("mnist_cnn", include_top=False)
     with pytest.raises(ConfigError, match="matches no layer"):
         set_trainable(backbone, "stage9")
-    with pytest.raises(ConfigError, match="no layer named 'predictions'"):
+    with pytest.raises(architectures.StripHeadError, match="no layer named 'predictions'"):
         strip_head(backbone)

@@ -83,6 +83,7 @@ def test_random_draws_from_each_space_build(space_name):
         keras.backend.clear_session()
 
 
+@pytest.mark.e2e
 def test_searched_values_reach_the_builder(fashion_mnist_dir):
     recipe = recipes.with_overrides(recipes.get("fashion_mnist_cnn"), SLICE)
     hypermodel = RecipeHyperModel(recipe)
@@ -114,6 +115,7 @@ class StepsPerEpoch(keras.callbacks.Callback):
             stream.write(f"{self.params['steps']}\n")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", ["hyperband", "random", "bayesian", "grid"])
 def test_each_tuner_completes_a_tiny_search_on_real_data(kind, fashion_mnist_dir, tmp_path):
     steps_file = tmp_path / "steps.txt"
@@ -136,6 +138,7 @@ def test_each_tuner_completes_a_tiny_search_on_real_data(kind, fashion_mnist_dir
     assert len({tuple(sorted(t.hyperparameters.items())) for t in completed}) == len(completed)
 
 
+@pytest.mark.e2e
 def test_batch_size_really_changes_between_trials(fashion_mnist_dir, tmp_path):
     steps_file = tmp_path / "steps.txt"
     found = tune("fashion_mnist_mlp", tuner="grid", max_trials=4, max_epochs=1, directory=tmp_path,
@@ -146,6 +149,7 @@ def test_batch_size_really_changes_between_trials(fashion_mnist_dir, tmp_path):
     assert steps == sorted(-(-720 // b) for b in batch_sizes) == [3, 6, 12, 23]
 
 
+@pytest.mark.e2e
 def test_failed_trials_are_recorded_and_the_search_goes_on(fashion_mnist_dir, tmp_path):
     found = tune("fashion_mnist_mlp", tuner="random", max_trials=4, max_epochs=1, directory=tmp_path,
                  fixed=_pinned("units"), max_model_size=150_000, retrain=False, **SLICE)
@@ -160,6 +164,7 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(fashion_mnist_dir, tm
     assert [t.status for t in found.ranked()][-2:] == ["FAILED", "FAILED"]
 
 
+@pytest.mark.e2e
 def test_a_diverging_trial_fails_with_its_reason(fashion_mnist_dir, tmp_path):
     pins = {**_pinned(), "optimizer": "sgd+momentum", "learning_rate": 1e30}
     with pytest.raises(TuningError, match=r"no trial of fashion_mnist_mlp completed \(trial 0: diverged: "
@@ -169,12 +174,14 @@ def test_a_diverging_trial_fails_with_its_reason(fashion_mnist_dir, tmp_path):
     assert trial["status"] == "FAILED" and "diverged" in trial["message"]
 
 
+@pytest.mark.e2e
 def test_a_too_small_input_fails_the_trial_with_the_builders_message(fashion_mnist_dir, tmp_path):
     with pytest.raises(TuningError, match="could not build the model: vit needs inputs of at least 30x30"):
         tune("fashion_mnist_vit", tuner="random", max_trials=1, max_epochs=1, directory=tmp_path,
              fixed={"patch_size": 30}, **SLICE)
 
 
+@pytest.mark.e2e
 def test_continuing_with_other_settings_is_refused(fashion_mnist_dir, tmp_path):
     tune("fashion_mnist_mlp", tuner="random", max_trials=1, max_epochs=1, directory=tmp_path, fixed=_pinned(),
          retrain=False, **SLICE)
@@ -186,6 +193,7 @@ def test_continuing_with_other_settings_is_refused(fashion_mnist_dir, tmp_path):
     assert len(again.trials) == 2
 
 
+@pytest.mark.e2e
 def test_best_model_is_retrained_exported_and_reloads(fashion_mnist_dir, tmp_path):
     found = tune("fashion_mnist_mlp", tuner="random", max_trials=2, max_epochs=2, directory=tmp_path / "tuning",
                  fixed=_pinned("units"), export_dir=tmp_path / "saved_models", **SLICE)
@@ -206,6 +214,7 @@ def test_best_model_is_retrained_exported_and_reloads(fashion_mnist_dir, tmp_pat
     np.testing.assert_allclose(served, found.best_model.predict(images, verbose=0), atol=1e-5)
 
 
+@pytest.mark.e2e
 def test_text_recipes_tune_and_retrain_on_train_plus_validation(text_data_dir, tmp_path):
     found = tune("mr_sentiment_conv1d", tuner="random", max_trials=1, max_epochs=1, directory=tmp_path / "tuning",
                  fixed={"batch_size": 64, "embedding_dim": 64}, export_dir=tmp_path / "saved_models",
@@ -220,6 +229,7 @@ def test_text_recipes_tune_and_retrain_on_train_plus_validation(text_data_dir, t
     assert 0.0 <= float(probability[0]) <= 1.0
 
 
+@pytest.mark.e2e
 def test_cli_tune_prints_a_ranked_table_and_the_export(fashion_mnist_dir, tmp_path, capsys):
     args = ["tune", "fashion_mnist_mlp", "--tuner", "random", "--max-trials", "2", "--max-epochs", "1",
             "--directory", str(tmp_path / "tuning"), "--export-dir", str(tmp_path / "saved_models"),
@@ -246,6 +256,7 @@ def _tuning_process(arguments, env=None):
                             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})})
 
 
+@pytest.mark.e2e
 def test_search_killed_with_sigkill_resumes_without_repeating_trials(fashion_mnist_dir, tmp_path):
     arguments = {"recipe_name": "fashion_mnist_mlp", "tuner": "random", "max_trials": 4, "max_epochs": 3,
                  "directory": str(tmp_path), "fixed": _pinned("units", "learning_rate"), "retrain": False,
@@ -274,6 +285,7 @@ def test_search_killed_with_sigkill_resumes_without_repeating_trials(fashion_mni
     assert not set(done_before) & set(completed_ids[len(done_before):])
 
 
+@pytest.mark.e2e
 def test_trials_per_process_continues_one_search_in_fresh_processes(fashion_mnist_dir, tmp_path):
     found = tune("fashion_mnist_mlp", tuner="random", max_trials=3, max_epochs=1, directory=tmp_path,
                  fixed=_pinned("units"), trials_per_process=2, export_dir=tmp_path / "saved_models", **SLICE)
@@ -284,6 +296,7 @@ def test_trials_per_process_continues_one_search_in_fresh_processes(fashion_mnis
     assert found.export_path.exists()
 
 
+@pytest.mark.e2e
 def test_chief_and_two_workers_share_one_search(fashion_mnist_dir, tmp_path):
     status = launch_distributed("fashion_mnist_mlp", workers=2, timeout=420, tuner="random", max_trials=6,
                                 max_epochs=2, directory=str(tmp_path), fixed=_pinned("units", "learning_rate"),

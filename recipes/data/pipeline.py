@@ -1,0 +1,122 @@
+"""Arrays into ``tf.data`` pipelines: the seeded train/validation split, batching, caching,
+prefetching and (train only) augmentation, plus the metadata a model is built from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from recipes.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class RawData:
+    """A dataset's arrays before splitting and batching."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple[str, ...]
+    input_name: str
+    value_range: float | None
+    source: str
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    input_shape: tuple[int, ...]
+    num_classes: int
+    class_names: tuple[str, ...]
+    input_name: str
+    value_range: float | None
+    source: str
+    num_train: int
+    num_validation: int
+    num_test: int
+
+
+@dataclass
+class Data:
+    """Train, validation (None when there is none) and test pipelines, their metadata, and the
+    arrays they were made from. A task that needs more (a vocabulary, a codec) subclasses it."""
+
+    train: object
+    validation: object
+    test: object
+    info: DatasetInfo
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
+
+
+def split_indices(num_examples: int, *, validation_split: float, seed: int, limit: int | None = None):
+    """Seeded (train, validation) index arrays; ``limit`` keeps only that many examples first."""
+    order = np.random.default_rng(seed).permutation(num_examples)
+    if limit is not None:
+        order = order[:limit]
+    num_validation = int(round(len(order) * validation_split))
+    return np.sort(order[num_validation:]), np.sort(order[:num_validation])
+
+
+def pipeline(x, y, batch_size: int, *, shuffle_seed: int | None = None, augment: Callable | None = None):
+    """A batched, cached, prefetched ``tf.data`` pipeline of float32 inputs and int labels."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(x), seed=shuffle_seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size).map(lambda xb, yb: (tf.cast(xb, tf.float32), yb),
+                                  num_parallel_calls=tf.data.AUTOTUNE)
+    if augment is not None:
+        ds = ds.map(lambda xb, yb: (augment(xb, training=True), yb), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def from_arrays(name: str, raw: RawData, *, batch_size: int = 128, validation_split: float = 0.1,
+                seed: int = 0, train_limit: int | None = None, test_limit: int | None = None,
+                augmentation: Callable | None = None) -> Data:
+    """Pipelines and metadata for arrays you hold yourself (a ``RawData``), split as ``load`` does.
+
+    ``augmentation`` is any callable taking ``(batch, training=True)``, for example
+    ``callbacks.augmentation_pipeline(flip="horizontal", input_shape=..., value_range=(0, 255))``;
+    it runs on train batches only.
+    """
+    if augmentation is not None and not callable(augmentation):
+        raise ConfigError(
+            f"augmentation must be a callable such as callbacks.augmentation_pipeline(flip='horizontal', "
+            f"input_shape=..., value_range=(0, 255)); a recipe takes the options as a dict "
+            f"(Recipe.augmentation). Received: {augmentation!r}")
+    train_index, validation_index = split_indices(
+        len(raw.x_train), validation_split=validation_split, seed=seed, limit=train_limit
+    )
+    arrays = {
+        "train": (raw.x_train[train_index], raw.y_train[train_index]),
+        "validation": (raw.x_train[validation_index], raw.y_train[validation_index]),
+        "test": (raw.x_test[:test_limit], raw.y_test[:test_limit]),
+    }
+    info = DatasetInfo(
+        name=name, input_shape=tuple(raw.x_train.shape[1:]), num_classes=len(raw.class_names),
+        class_names=raw.class_names, input_name=raw.input_name, value_range=raw.value_range,
+        source=raw.source, num_train=len(train_index), num_validation=len(validation_index),
+        num_test=len(arrays["test"][0]),
+    )
+    return Data(
+        train=pipeline(*arrays["train"], batch_size, shuffle_seed=seed, augment=augmentation),
+        validation=pipeline(*arrays["validation"], batch_size) if len(validation_index) else None,
+        test=pipeline(*arrays["test"], batch_size),
+        info=info,
+        arrays=arrays,
+    )
+
+
+def batched(x, y, batch_size: int, *, shuffle_seed: int | None = None):
+    """A batched, prefetched ``tf.data`` pipeline of ``(x, y)`` as they are (strings, id arrays,
+    tuples of them), shuffled each epoch when ``shuffle_seed`` is given."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,148 @@
+"""Each task's options as a frozen dataclass whose defaults live here, once.
+
+A recipe holds one (``Recipe.task_options``); a mapping given instead (from ``--set`` or your own
+code) is checked against the task's fields, so a typo fails with the valid names instead of
+being ignored. No Keras import: the catalog and ``keras-recipes list`` use these.
+
+    >>> options_for("text_classification", {"sequence_length": 32})
+    TextClassificationOptions(max_tokens=20000, sequence_length=32)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from recipes.errors import ConfigError
+
+_OPTIONS: dict[str, type] = {}
+
+
+def task_options(*tasks: str):
+    """Class decorator: the options dataclass of ``tasks``."""
+
+    def register(options_class: type) -> type:
+        for task in tasks:
+            if task in _OPTIONS:
+                raise ValueError(f"options for task {task!r} are declared twice")
+            _OPTIONS[task] = options_class
+        return options_class
+
+    return register
+
+
+@task_options("classification", "reconstruction", "vae")
+@dataclass(frozen=True)
+class NoOptions:
+    """The task takes no options of its own."""
+
+
+@task_options("text_classification")
+@dataclass(frozen=True)
+class TextClassificationOptions:
+    max_tokens: int = 20000  # vocabulary size of the TextVectorization layer
+    sequence_length: int = 64  # tokens kept per sentence; MR sentences have at most 59
+
+
+@task_options("language_model")
+@dataclass(frozen=True)
+class LanguageModelOptions:
+    sequence_length: int = 100  # characters per training window
+    validation_fraction: float = 0.1  # the tail of the corpus held out
+
+
+@task_options("seq2seq")
+@dataclass(frozen=True)
+class Seq2SeqOptions:
+    digits: int = 3  # the most digits of each operand
+    num_train: int = 50000  # problems, the validation split included
+    num_test: int = 5000  # held-out problems never seen in training
+
+
+@task_options("forecast")
+@dataclass(frozen=True)
+class ForecastOptions:
+    window: int = 24  # past steps the model sees
+    horizon: int = 1  # steps it forecasts
+    season: int | None = None  # the period of the seasonal-naive baseline (None: no such baseline)
+    target_columns: tuple[int, ...] = (0,)  # which features are forecast
+    test_split: float = 0.15  # the tail held out for testing; validation_split is the segment before it
+    length: int | None = None  # the generated sine's length, period and noise (None: its defaults)
+    period: float | None = None
+    noise: float | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "target_columns", tuple(self.target_columns))
+        if self.season is not None and self.season > self.window:
+            raise ConfigError(f"the window ({self.window}) must cover at least one season ({self.season}) "
+                              f"for the seasonal-naive baseline; lengthen the window or shorten the season")
+
+
+@task_options("tagging")
+@dataclass(frozen=True)
+class TaggingOptions:
+    length: int = 50  # steps per sequence
+    num_train: int = 4000  # sequences, the validation split included
+    num_test: int = 1000  # drawn with a fixed seed of their own
+
+
+@task_options("function_fit")
+@dataclass(frozen=True)
+class FunctionFitOptions:
+    train_points: int = 1000  # uniform at random over the interval, seeded
+    test_points: int = 2001  # an even grid over the interval
+    noise: float = 0.0  # Gaussian, on the training targets only
+
+
+@task_options("super_resolution")
+@dataclass(frozen=True)
+class SuperResolutionOptions:
+    upscale: int = 2  # the low-resolution inputs are upscale x upscale block averages
+
+
+@task_options("segmentation")
+@dataclass(frozen=True)
+class SegmentationOptions:
+    size: int = 64  # image height and width
+    num_train: int = 4000
+    num_test: int = 500
+    max_shapes: int = 3  # shapes per image, at least one
+
+
+@task_options("gan")
+@dataclass(frozen=True)
+class GanOptions:
+    feature_classifier: str | None = None  # a .keras classifier whose features measure the Fréchet distance
+    feature_recipe: str = "fashion_mnist_cnn"  # trained once into the run folder when no classifier is given
+    frechet_samples: int = 5000  # images in each set compared
+
+
+def options_class(task: str) -> type:
+    """The options dataclass of ``task`` (``NoOptions`` for a task that declares none)."""
+    return _OPTIONS.get(task, NoOptions)
+
+
+def options_for(task: str, value=None):
+    """``value`` as ``task``'s options: None gives the defaults, a mapping is checked field by field."""
+    expected = options_class(task)
+    if value is None:
+        return expected()
+    if isinstance(value, expected):
+        return value
+    if dataclasses.is_dataclass(value):
+        raise ConfigError(f"task {task!r} takes {expected.__name__}, not {type(value).__name__}. "
+                          f"Received: {value!r}")
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"task options for {task!r} must be a {expected.__name__} or a mapping of its fields. "
+                          f"Received: {value!r}")
+    valid = [field.name for field in dataclasses.fields(expected)]
+    unknown = [key for key in value if key not in valid]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], valid, n=1, cutoff=0.5)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        takes = f"Valid options: {', '.join(valid)}." if valid else "It takes no options."
+        raise ConfigError(f"unknown option {unknown[0]!r} for task {task!r}.{hint} {takes} "
+                          f"Received: {dict(value)!r}")
+    return expected(**value)
