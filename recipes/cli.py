@@ -1,7 +1,8 @@
 """``keras-recipes``: list, run, tune, serve, evaluate and predict from the command line.
 
 ``list`` and ``--help`` never import TensorFlow; the other commands import it only after
-setting ``TF_ENABLE_ONEDNN_OPTS=1`` (unless you set it), which roughly doubles CPU speed.
+setting ``TF_ENABLE_ONEDNN_OPTS=1`` (unless you set it), which roughly doubles CPU speed, and
+without its start-up notices unless ``--verbose`` (``recipes.logs``).
 """
 
 from __future__ import annotations
@@ -16,9 +17,8 @@ import recipes
 from architectures.registry import UnknownArchitectureError, static_entries
 from recipes import catalog
 from recipes.errors import RecipeError
+from recipes.logs import DEBUG_ENV, quiet_tensorflow
 from recipes.tables import format_table
-
-DEBUG_ENV = "KERAS_RECIPES_DEBUG"
 
 
 def cmd_list(args) -> int:
@@ -38,6 +38,28 @@ def cmd_list(args) -> int:
     return 0
 
 
+def parse_image_size(text: str) -> tuple[int, int]:
+    """``"32x48"`` -> (32, 48): height x width in pixels."""
+    height, sep, width = text.lower().partition("x")
+    if not sep or not height.strip().isdigit() or not width.strip().isdigit() or not int(height) or not int(width):
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH in pixels, e.g. 32x32; got {text!r}")
+    return int(height), int(width)
+
+
+def user_data_options(args) -> dict:
+    """``recipes.run``'s own-data keywords from ``--data``, ``--image-size``, ``--color-mode`` and
+    ``--skip-bad-images``."""
+    if args.data is None:
+        unused = [flag for flag, value in (("--image-size", args.image_size), ("--color-mode", args.color_mode),
+                                           ("--target", args.target)) if value is not None]
+        unused += ["--skip-bad-images"] if args.skip_bad_images else []
+        if unused:
+            raise RecipeError(f"{', '.join(unused)} apply to your own data; give it with --data PATH")
+        return {}
+    return {"data": args.data, "target": args.target, "image_size": args.image_size, "color_mode": args.color_mode,
+            "bad_files": "skip" if args.skip_bad_images else "stop"}
+
+
 def cmd_run(args) -> int:
     overrides = dict(catalog.parse_assignment(item) for item in args.set)
     for option in ("epochs", "batch_size", "seed"):
@@ -45,9 +67,12 @@ def cmd_run(args) -> int:
             overrides[option] = getattr(args, option)
     recipe = catalog.with_overrides(catalog.get(args.name), overrides)
     result = recipes.run(recipe, data_dir=args.data_dir, export_dir=args.export_dir, export=not args.no_export,
-                 work_dir=args.work_dir, verbose=1 if sys.stdout.isatty() else 2)
-    print(f"\n{recipe.name}: test " + ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
-          + f" (documented: {', '.join(f'{k} {v}' for k, v in recipe.expected.items())})")
+                         export_name=args.export_name, work_dir=args.work_dir,
+                         verbose=1 if sys.stdout.isatty() else 2, **user_data_options(args))
+    tested = ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
+    print(f"\n{recipe.name}: " + (f"test {tested}" if tested else "no test split, so nothing was tested")
+          + f" (documented: {', '.join(f'{k} {v}' for k, v in recipe.expected.items())}"
+          + (f", on {recipe.dataset})" if args.data else ")"))
     print(f"trained {result.timings['epochs_run']} epochs in {result.timings['fit_seconds']:.0f} s; "
           f"run folder {result.run_dir}")
     for plot in result.plots:
@@ -63,7 +88,7 @@ def cmd_tune(args) -> int:
                    fixed=dict(catalog.parse_assignment(item) for item in args.fix),
                    max_model_size=args.max_model_size, trials_per_process=args.trials_per_process,
                    export=not args.no_export, export_dir=args.export_dir,
-                   data_dir=args.data_dir, **overrides)
+                   data_dir=args.data_dir, **user_data_options(args), **overrides)
     catalog.with_overrides(catalog.get(args.name), overrides)  # fail fast on a bad name or setting
     from recipes import tuning
 
@@ -96,7 +121,7 @@ def cmd_evaluate(args) -> int:
     from recipes.inference import evaluate_exported
 
     metrics = evaluate_exported(args.model, args.data, data_dir=args.data_dir)
-    print(f"{args.model} on {args.data} test ({metrics['examples']} examples): "
+    print(f"{args.model} on {args.data} {metrics['split']} ({metrics['examples']} examples): "
           f"accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f}")
     return 0
 
@@ -105,24 +130,42 @@ def cmd_predict(args) -> int:
     from recipes.inference import predict_files
 
     for row in predict_files(args.model, args.files, top=args.top):
-        best = ", ".join(f"{name} {p:.1%}" for name, p in row["top"])
-        print(f"{row['input']}: {best}")
+        if "value" in row:
+            print(f"{row['input']}: {', '.join(f'{v:.6g}' for v in row['value'])}")
+        else:
+            print(f"{row['input']}: {', '.join(f'{name} {p:.1%}' for name, p in row['top'])}")
     return 0
+
+
+def add_user_data_arguments(command) -> None:
+    command.add_argument("--data", metavar="PATH", help="train on your own data instead of the recipe's dataset: "
+                                                         "a folder of class subfolders of images, or a CSV file "
+                                                         "(tabular recipes; with --target)")
+    command.add_argument("--target", metavar="COLUMN", help="the CSV file's column to predict")
+    command.add_argument("--image-size", type=parse_image_size, metavar="HxW",
+                         help="resize your images to this (default: the recipe's input size)")
+    command.add_argument("--color-mode", choices=("grayscale", "rgb", "rgba"),
+                         help="convert your images to this (default: the recipe's channels)")
+    command.add_argument("--skip-bad-images", action="store_true",
+                         help="leave unreadable image files out, naming each, instead of stopping")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="keras-recipes",
+        prog="keras-recipes", allow_abbrev=False,
         description="Train, evaluate, export and use classic Keras architectures.",
         epilog=f"Errors print one line; set {DEBUG_ENV}=1 for the full traceback.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true",
+                        help=f"show TensorFlow's own start-up and progress logs (also: {DEBUG_ENV}=1)")
 
-    listing = commands.add_parser("list", help="show recipes and architectures")
+    listing = commands.add_parser("list", allow_abbrev=False, parents=[common], help="show recipes and architectures")
     listing.add_argument("pattern", nargs="?", default="*", help="wildcard filter, e.g. 'fashion*'")
     listing.set_defaults(handler=cmd_list)
 
-    run = commands.add_parser("run", help="train, evaluate and export a named recipe")
+    run = commands.add_parser("run", allow_abbrev=False, parents=[common], help="train, evaluate and export a named recipe")
     run.add_argument("name", help="recipe name (see `keras-recipes list`)")
     run.add_argument("--epochs", type=int)
     run.add_argument("--batch-size", type=int)
@@ -130,13 +173,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                      help="override a recipe setting, e.g. --set learning_rate=3e-4 "
                           "--set architecture_kwargs.dropout=0.3 (repeatable)")
-    run.add_argument("--data-dir", help="folder holding the dataset files")
+    add_user_data_arguments(run)
+    run.add_argument("--data-dir", help="folder holding the recipe's own dataset files")
+    run.add_argument("--export-name", help="export under this name (default: the recipe's; with --data, "
+                                           "RECIPE_DATANAME)")
     run.add_argument("--export-dir", default="saved_models", help="export root (default: saved_models)")
     run.add_argument("--no-export", action="store_true", help="train and evaluate only")
     run.add_argument("--work-dir", default="runs", help="checkpoints, logs and plots (default: runs)")
     run.set_defaults(handler=cmd_run)
 
-    tune = commands.add_parser("tune", help="keras-tuner search over a recipe's architecture and training settings")
+    tune = commands.add_parser("tune", allow_abbrev=False, parents=[common], help="keras-tuner search over a recipe's architecture and training settings")
     tune.add_argument("name", help="recipe name (see `keras-recipes list`)")
     tune.add_argument("--tuner", default="hyperband", choices=("hyperband", "random", "bayesian", "grid"))
     tune.add_argument("--max-trials", type=int, help="trials to run (default 10; hyperband: its full schedule)")
@@ -155,12 +201,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run a chief plus this many worker processes on this machine")
     tune.add_argument("--oracle-host", default="127.0.0.1", help="address of the chief's oracle (with --workers)")
     tune.add_argument("--oracle-port", type=int, help="port of the chief's oracle (default: a free one)")
-    tune.add_argument("--data-dir", help="folder holding the dataset files")
+    add_user_data_arguments(tune)
+    tune.add_argument("--data-dir", help="folder holding the recipe's own dataset files")
     tune.add_argument("--export-dir", default="saved_models", help="export root (default: saved_models)")
     tune.add_argument("--no-export", action="store_true", help="search and retrain only")
     tune.set_defaults(handler=cmd_tune)
 
-    serve = commands.add_parser("serve", help="serve exported models over TF Serving's REST API")
+    serve = commands.add_parser("serve", allow_abbrev=False, parents=[common], help="serve exported models over TF Serving's REST API")
     serve.add_argument("base_path", nargs="?", default="saved_models",
                        help="folder of NAME/VERSION exports (default: saved_models)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
@@ -177,13 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int, default=32 * 2**20, help="largest request body (default 32 MiB)")
     serve.set_defaults(handler=cmd_serve)
 
-    evaluate = commands.add_parser("evaluate", help="evaluate an exported model on a test split")
+    evaluate = commands.add_parser("evaluate", allow_abbrev=False, parents=[common], help="evaluate an exported model on a test split")
     evaluate.add_argument("model", help="saved_models/NAME/VERSION (or saved_models/NAME for the newest)")
-    evaluate.add_argument("--data", required=True, help="dataset name, e.g. fashion_mnist")
+    evaluate.add_argument("--data", required=True, help="a dataset name (its test split), e.g. fashion_mnist, or a "
+                                                        "folder of class subfolders of images (its test/ split, or all)")
     evaluate.add_argument("--data-dir")
     evaluate.set_defaults(handler=cmd_evaluate)
 
-    predict = commands.add_parser("predict", help="classify PNG/JPEG images or .npy arrays")
+    predict = commands.add_parser("predict", allow_abbrev=False, parents=[common],
+                                  help="classify PNG/JPEG images or .npy arrays, or the rows of CSV files")
     predict.add_argument("model", help="saved_models/NAME/VERSION (or saved_models/NAME for the newest)")
     predict.add_argument("files", nargs="+")
     predict.add_argument("--top", type=int, default=3, help="classes to show per input (default 3)")
@@ -194,9 +243,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
+        if args.command != "list" and not (args.verbose or os.environ.get(DEBUG_ENV)):
+            quiet_tensorflow()
         return args.handler(args)
     except (RecipeError, UnknownArchitectureError, ValueError, TypeError) as error:
         if os.environ.get(DEBUG_ENV):

@@ -6,6 +6,11 @@
 (``tests/`` is on ``sys.path`` because pytest puts the directory of ``tests/conftest.py`` there.)
 """
 
+import http.client
+import socket
+import threading
+import time
+
 import keras
 import numpy as np
 import pytest
@@ -103,3 +108,44 @@ def run_saving_test(model, input_data, tmp_path, *, export_atol=ATOL) -> None:
         assert set(served) == set(expected)
         for key, value in expected.items():
             np.testing.assert_allclose(served[key].numpy(), value, rtol=RTOL, atol=export_atol)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """``recipes.serve.create_app(base)`` under uvicorn in a thread on 127.0.0.1, for real HTTP."""
+
+    def __init__(self, base, **options):
+        from recipes.serve import create_app
+
+        self.app = create_app(base, poll_seconds=0.2, **options)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        import uvicorn
+
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            assert time.monotonic() < deadline and self.thread.is_alive(), "the server did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+    def raw(self, method, path, body=None, headers=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        connection.request(method, path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        data = response.read()
+        connection.close()
+        return response.status, data

@@ -10,7 +10,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Lowest first. A package not listed here is a layer of its own that nothing may import.
 LAYERS = [
-    ("recipes.errors", "recipes.tables", "recipes.saved_models"),  # leaves: every layer may use them
+    ("recipes.errors", "recipes.tables", "recipes.logs", "recipes.saved_models"),  # leaves: every layer may use them
     ("recipes.data",),
     ("architectures",),
     ("callbacks",),

@@ -15,16 +15,29 @@ mechanism (``_locate.find_or_download``).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import os
+from pathlib import Path
 from typing import Callable
 
 from recipes.data import cifar, digits, idx, synthetic
 from recipes.data._locate import DATA_DIR_ENV, OFFLINE_ENV
 from recipes.data.cifar import CIFAR10_CLASSES, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, read_cifar_batch
 from recipes.data.idx import DIGIT_CLASSES, FASHION_MNIST_CLASSES, IDX_FILES
-from recipes.data.pipeline import Data, DatasetInfo, RawData, batched, from_arrays, pipeline, split_indices
+from recipes.data.native import from_native, is_native
+from recipes.data.pipeline import (
+    Data,
+    DatasetInfo,
+    RawData,
+    batched,
+    from_arrays,
+    pipeline,
+    split_indices,
+    with_augmentation,
+)
 from recipes.data.synthetic import TOY_TEST_SEED, TOY_TEST_SIZE, TOY_TRAIN_SIZE
-from recipes.errors import UnknownNameError
+from recipes.errors import ConfigError, UnknownNameError
 
 _LOADERS: dict[str, Callable[..., RawData]] = {
     "fashion_mnist": lambda data_dir=None, download=True, seed=0: idx.load_idx_set("fashion_mnist", data_dir, download),
@@ -33,6 +46,10 @@ _LOADERS: dict[str, Callable[..., RawData]] = {
     "digits": lambda data_dir=None, download=True, seed=0: digits.load_digits(data_dir, download),
     **{f"toy_{name}": synthetic.toy_loader(generate) for name, generate in synthetic.TOYS.items()},
 }
+
+
+# The input each built-in image dataset gives; a recipe trained on one resizes a user's images to it.
+INPUT_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1), "cifar10": (32, 32, 3), "digits": (8, 8, 1)}
 
 
 def names() -> list[str]:
@@ -62,9 +79,67 @@ def load(name: str, *, data_dir=None, batch_size: int = 128, validation_split: f
                        train_limit=train_limit, test_limit=test_limit, augmentation=augmentation)
 
 
+def as_data(source, *, data_dir=None, batch_size: int = 128, validation_split: float = 0.1, seed: int = 0,
+            train_limit: int | None = None, test_limit: int | None = None, augmentation: Callable | None = None,
+            download: bool = True, image_size=None, color_mode: str | None = None, bad_files: str = "stop",
+            class_names=None) -> Data:
+    """Any data this library takes, as a ``Data``: a ``Data`` as it is; a dataset name; a folder of
+    class subfolders of images; or what Keras's ``fit`` takes (``from_native``)."""
+    if isinstance(source, Data):
+        return source
+    if isinstance(source, (str, os.PathLike)):
+        text = str(source)
+        if text in _LOADERS:
+            return load(text, data_dir=data_dir, batch_size=batch_size, validation_split=validation_split, seed=seed,
+                        train_limit=train_limit, test_limit=test_limit, augmentation=augmentation, download=download)
+        path = Path(text)
+        if path.suffix.lower() == ".csv":
+            raise ConfigError(f"{path}: a CSV file needs its label column: load it with "
+                              f"recipes.data.load_csv(path, target='<column>'), or run a tabular recipe with "
+                              f"data=path, target='<column>'")
+        if path.is_dir():
+            return load_image_folder(path, batch_size=batch_size, validation_split=validation_split, seed=seed,
+                                     image_size=image_size, color_mode=color_mode, bad_files=bad_files,
+                                     augmentation=augmentation)
+        close = difflib.get_close_matches(text, names(), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        what = "no such file or folder" if not path.exists() else "not a folder of class subfolders"
+        raise UnknownNameError(f"unknown dataset {text!r} ({what}).{hint} Give a dataset name "
+                               f"({', '.join(names())}) or a folder of class subfolders of images.")
+    return from_native(source, batch_size=batch_size, validation_split=validation_split, seed=seed,
+                       class_names=class_names, augmentation=augmentation)
+
+
+def load_csv(path, target: str, *, regression: bool = False, batch_size: int = 128, validation_split: float = 0.1,
+             test_split: float = 0.2, seed: int = 0, numeric=(), categorical=()):
+    """A CSV file with a header row as a ``TableData`` (``tabular.table_data``): train, validation
+    and test rows split by seed, their inputs a dict of raw columns."""
+    from recipes.data.tabular import read_csv, table_data
+
+    table = read_csv(path, target, numeric=numeric, categorical=categorical)
+    return table_data(table, regression=regression, batch_size=batch_size, validation_split=validation_split,
+                      test_split=test_split, seed=seed, name=Path(path).stem)
+
+
+def load_image_folder(path, *, batch_size: int = 128, validation_split: float = 0.1, seed: int = 0, image_size=None,
+                      color_mode: str | None = None, bad_files: str = "stop", augmentation: Callable | None = None) -> Data:
+    """A folder of class subfolders of images (``image_folder.read_image_folder``) as a ``Data``
+    whose inputs are raw pixels named ``pixels``."""
+    from recipes.data.image_folder import read_image_folder
+
+    folder = read_image_folder(path, image_size=image_size, color_mode=color_mode, bad_files=bad_files)
+    parts = tuple(folder.splits.get(split) for split in ("train", "validation", "test"))
+    data = from_native(parts, name=Path(path).name, batch_size=batch_size, validation_split=validation_split,
+                       seed=seed, class_names=folder.class_names, value_range=255.0, input_name="pixels",
+                       augmentation=augmentation)
+    data.info = dataclasses.replace(data.info, source=folder.source, resized_to=folder.resized_to)
+    return data
+
+
 __all__ = [
     "CIFAR10_CLASSES", "CIFAR10_TEST_FILE", "CIFAR10_TRAIN_FILES", "DATA_DIR_ENV", "DIGIT_CLASSES",
     "FASHION_MNIST_CLASSES", "IDX_FILES", "OFFLINE_ENV", "TOY_TEST_SEED", "TOY_TEST_SIZE", "TOY_TRAIN_SIZE",
-    "Data", "DatasetInfo", "RawData", "batched", "from_arrays", "load", "load_arrays", "names", "pipeline",
+    "INPUT_SHAPES", "Data", "DatasetInfo", "RawData", "as_data", "batched", "from_arrays", "from_native",
+    "is_native", "load", "load_arrays", "load_csv", "load_image_folder", "names", "pipeline", "with_augmentation",
     "read_cifar_batch", "split_indices",
 ]

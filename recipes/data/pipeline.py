@@ -3,12 +3,15 @@ prefetching and (train only) augmentation, plus the metadata a model is built fr
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
 from recipes.errors import ConfigError
+
+log = logging.getLogger("keras_recipes")
 
 
 @dataclass(frozen=True)
@@ -37,18 +40,33 @@ class DatasetInfo:
     num_train: int
     num_validation: int
     num_test: int
+    resized_to: tuple[int, int] | None = None  # images were resized to (height, width); the model resizes any size
 
 
 @dataclass
 class Data:
-    """Train, validation (None when there is none) and test pipelines, their metadata, and the
-    arrays they were made from. A task that needs more (a vocabulary, a codec) subclasses it."""
+    """Train, validation and test pipelines (validation and test None where there are none), their
+    metadata, and the arrays they were made from (None for a stream: a ``tf.data`` dataset or a
+    ``PyDataset``). A task that needs more (a vocabulary, a codec) subclasses it."""
 
     train: object
     validation: object
     test: object
     info: DatasetInfo
-    arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(repr=False)
+    arrays: dict[str, tuple[np.ndarray, np.ndarray]] | None = field(repr=False)
+
+    def split_arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of a split: the arrays it was made from, or every batch of its stream."""
+        if self.arrays is not None and split in self.arrays:
+            return self.arrays[split]
+        stream = getattr(self, split)
+        if stream is None:
+            raise ConfigError(f"there is no {split} split")
+        import tensorflow as tf
+
+        batches = list(stream.as_numpy_iterator() if isinstance(stream, tf.data.Dataset)
+                       else (stream[i] for i in range(len(stream))))
+        return np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
 
 
 def split_indices(num_examples: int, *, validation_split: float, seed: int, limit: int | None = None):
@@ -120,3 +138,16 @@ def batched(x, y, batch_size: int, *, shuffle_seed: int | None = None):
     if shuffle_seed is not None:
         ds = ds.shuffle(len(y), seed=shuffle_seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def with_augmentation(train, augment: Callable):
+    """``train`` with ``augment(batch, training=True)`` applied to its inputs. A ``PyDataset``
+    cannot be mapped: it is returned as it is, and the log says to augment in ``__getitem__``."""
+    import tensorflow as tf
+
+    if not isinstance(train, tf.data.Dataset):
+        log.warning(
+            "the recipe's augmentation is not applied to a %s; augment the batches in its __getitem__",
+            type(train).__name__)
+        return train
+    return train.map(lambda x, y, *rest: (augment(x, training=True), y, *rest), num_parallel_calls=tf.data.AUTOTUNE)

@@ -23,10 +23,15 @@ _VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def export(model, name: str, *, export_dir="saved_models", input_name: str | None = None,
-           output_name: str = "outputs", metadata: dict | None = None, endpoint=None,
-           input_signature=None, extra_endpoints: dict | None = None, track=(),
-           format: str = "tf_saved_model") -> Path:
+           output_name: str = "outputs", metadata: dict | None = None, class_names=None,
+           preprocessing: dict | None = None, endpoint=None, input_signature=None,
+           extra_endpoints: dict | None = None, track=(), format: str = "tf_saved_model") -> Path:
     """Write ``model`` as the next integer version of ``name``; returns the version folder.
+
+    ``model`` is a Keras model, or the ``Result`` of ``compile_and_fit`` (its model and class
+    names). ``class_names`` (what each output index means) and ``preprocessing`` (what the graph
+    does to raw inputs: ``value_range``, ``resize_to``, ``channels``) go to ``metadata.json``,
+    where ``keras-recipes predict`` and clients read them.
 
     ``format="onnx"`` writes ``<export_dir>/<name>/onnx/<version>/model.onnx`` instead, with
     Keras's own ONNX export (``pip install "keras-recipes[onnx]"``). It converts the Keras
@@ -40,6 +45,14 @@ def export(model, name: str, *, export_dir="saved_models", input_name: str | Non
     ``extra_endpoints`` maps more signature names to ``(function, input_signature)``; ``track``
     lists layers or lookup tables the endpoints use besides ``model``.
     """
+    if hasattr(model, "model") and hasattr(model, "class_names"):  # a compile_and_fit Result
+        class_names = class_names if class_names is not None else model.class_names
+        model = model.model
+    metadata = {**(metadata or {})}
+    if class_names:
+        metadata["class_names"] = [str(name_) for name_ in class_names]
+    if preprocessing:
+        metadata["preprocessing"] = preprocessing
     if not _VALID_NAME.match(name):
         raise ConfigError(f"export name {name!r} must be letters, digits, '_', '.' or '-'")
     if format not in FORMATS:
@@ -50,9 +63,9 @@ def export(model, name: str, *, export_dir="saved_models", input_name: str | Non
             raise ConfigError("ONNX export converts the Keras model's forward pass only; string "
                               "preprocessing and in-graph loops (custom endpoints) need the SavedModel format")
         return write_onnx(model, model_dir, name=name, input_name=input_name, output_name=output_name,
-                          metadata=metadata or {})
+                          metadata=metadata)
     return write_saved_model(model, model_dir, name=name, input_name=input_name, output_name=output_name,
-                             metadata=metadata or {}, endpoint=endpoint, input_signature=input_signature,
+                             metadata=metadata, endpoint=endpoint, input_signature=input_signature,
                              extra_endpoints=extra_endpoints, track=track)
 
 

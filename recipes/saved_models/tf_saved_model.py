@@ -42,18 +42,29 @@ def write_saved_model(model, model_dir: Path, *, name: str, input_name, output_n
 
 def model_endpoint(model, input_name, output_name):
     """``(serve, input_signature)``: the model's forward pass on inputs named after its
-    ``keras.Input`` layers (or ``input_name`` for a single-input model), returning
-    ``{output_name: outputs}`` (or the model's own dict of outputs)."""
+    ``keras.Input`` layers (or ``input_name`` for a single-input model; a model built on a dict of
+    inputs takes them by their keys), returning ``{output_name: outputs}`` (or the model's own dict
+    of outputs)."""
     import tensorflow as tf
 
     if input_name is not None and len(model.inputs) != 1:
         raise ConfigError(f"input_name={input_name!r} only applies to a single-input model; "
                           f"this one has inputs {[i.name for i in model.inputs]}")
-    specs = [tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=input_name or tensor.name)
-             for tensor in model.inputs]
+    structure = model.input
+    if isinstance(structure, dict):
+        keys = list(structure)
+        tensors = [structure[key] for key in keys]
+    else:
+        keys, tensors = None, list(model.inputs)
+    specs = [tf.TensorSpec((None, *tensor.shape[1:]), tensor.dtype, name=key or input_name or tensor.name)
+             for key, tensor in zip(keys or [None] * len(tensors), tensors)]
 
     def serve(*inputs):
-        outputs = model(inputs[0] if len(inputs) == 1 else list(inputs), training=False)
+        if keys is not None:
+            arguments = dict(zip(keys, inputs))
+        else:
+            arguments = inputs[0] if len(inputs) == 1 else list(inputs)
+        outputs = model(arguments, training=False)
         return dict(outputs) if isinstance(outputs, dict) else {output_name: outputs}
 
     return serve, specs

@@ -6,10 +6,10 @@ One module per task: ``classification``, ``text_classification``, ``language_mod
 (``recipes.training.compile_and_fit``). Importing this package does not import Keras.
 """
 
-from recipes.tasks._base import RunContext, Task, get, names, register_task
+from recipes.tasks._base import RunContext, Task, UserData, get, names, register_task
 from recipes.tasks.options import options_class, options_for, task_options
 
 OUTPUT_NAME = "probabilities"
 
-__all__ = ["OUTPUT_NAME", "RunContext", "Task", "get", "names", "options_class", "options_for",
+__all__ = ["OUTPUT_NAME", "RunContext", "Task", "UserData", "get", "names", "options_class", "options_for",
            "register_task", "task_options"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from recipes.errors import UnknownNameError
+from recipes.errors import ConfigError, UnknownNameError
 
 _PACKAGE = "recipes.tasks"
 _tasks: dict[str, "Task"] = {}
@@ -32,6 +32,20 @@ class RunContext:
     train_recipe: Callable[[str], object] | None = None
 
 
+@dataclass(frozen=True)
+class UserData:
+    """A user's own data for a recipe, and how to read it: ``source`` is anything
+    ``recipes.data.as_data`` takes, or a CSV file; ``target`` names a CSV file's label column;
+    ``image_size``, ``color_mode`` and ``bad_files`` apply to a folder of images (None: the
+    recipe's own input size and channels)."""
+
+    source: object
+    target: str | None = None
+    image_size: tuple[int, int] | None = None
+    color_mode: str | None = None
+    bad_files: str = "stop"
+
+
 class Task:
     """What differs between kinds of recipe: how data loads, how the trainable model wraps the
     registered builder, what is measured beyond ``model.evaluate``, and what the export serves.
@@ -46,6 +60,11 @@ class Task:
         """A ``recipes.data.Data`` (or a subclass carrying what this task needs besides)."""
         raise NotImplementedError
 
+    def load_user_data(self, recipe, user: UserData):
+        """The user's own data, prepared as ``load`` prepares the recipe's dataset."""
+        raise ConfigError(f"recipe {recipe.name!r} ({self.name} task) trains on its own dataset ({recipe.dataset}); "
+                          f"your own data works with the classification recipes (e.g. fashion_mnist_cnn)")
+
     def build(self, recipe, data):
         """The trainable ``keras.Model`` for ``data``."""
         raise NotImplementedError
@@ -54,7 +73,8 @@ class Task:
         """Metrics beyond ``model.evaluate`` on the test split, and plots written under ``context.run_dir``."""
         return {}, []
 
-    def export(self, recipe, model, data, *, export_dir, metadata: dict) -> Path:
+    def export(self, recipe, model, data, *, export_dir, metadata: dict, name: str) -> Path:
+        """Write the served model as the next version of ``name`` under ``export_dir``."""
         raise NotImplementedError
 
 

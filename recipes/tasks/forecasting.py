@@ -269,9 +269,9 @@ class Forecast(Task):
                                        title=f"{recipe.name}: one step ahead on the test tail"))
         return metrics, [path for path in plots if path is not None]
 
-    def export(self, recipe, model, data, *, export_dir, metadata):
+    def export(self, recipe, model, data, *, export_dir, metadata, name):
         options = recipe.task_options
         served = {"window": options.window, "horizon": options.horizon, "season": options.season,
                   "target_columns": list(options.target_columns)}
-        return export_model(model, recipe.name, export_dir=export_dir, input_name=FORECAST_INPUT,
+        return export_model(model, name, export_dir=export_dir, input_name=FORECAST_INPUT,
                             output_name=FORECAST_OUTPUT, metadata={**metadata, "forecast": served})

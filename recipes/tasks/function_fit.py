@@ -69,8 +69,8 @@ class FunctionFit(Task):
                          train=data.arrays["train"])
         return metrics, [plot] if plot else []
 
-    def export(self, recipe, model, data, *, export_dir, metadata):
-        return export_model(model, recipe.name, export_dir=export_dir, input_name=INPUT_NAME,
+    def export(self, recipe, model, data, *, export_dir, metadata, name):
+        return export_model(model, name, export_dir=export_dir, input_name=INPUT_NAME,
                             output_name=OUTPUT_NAME, metadata=metadata)
 
 

@@ -119,11 +119,11 @@ class GenerativeAdversarial(Task):
                                title=f"{recipe.name}: 64 generated images", value_range=(-1, 1))
         return metrics, [plot] if plot else []
 
-    def export(self, recipe, model, data, *, export_dir, metadata):
+    def export(self, recipe, model, data, *, export_dir, metadata, name):
         noise = keras.Input((model.latent_dim,), name="noise")
         half = data.info.value_range / 2
         pixels = keras.layers.Rescaling(half, offset=half, name="to_pixel_values")(model.generator(noise))
-        generator = keras.Model(noise, pixels, name=f"{recipe.name}_generator")
-        return export_model(generator, recipe.name, export_dir=export_dir, input_name="noise", output_name="image",
+        generator = keras.Model(noise, pixels, name=f"{name}_generator")
+        return export_model(generator, name, export_dir=export_dir, input_name="noise", output_name="image",
                             metadata={**metadata, "part": "generator", "latent_dim": model.latent_dim,
                                       "value_range": data.info.value_range})

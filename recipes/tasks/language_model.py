@@ -173,7 +173,7 @@ class LanguageModel(Task):
         log.info("%s: sample written to %s", recipe.name, path)
         return {"nats_per_char": nats, "bits_per_char": nats / math.log(2)}, []
 
-    def export(self, recipe, model, data, *, export_dir, metadata):
+    def export(self, recipe, model, data, *, export_dir, metadata, name):
         vocabulary = data.vocabulary
         generate = make_generator(model, vocabulary)
         specs = list(generate.input_signature)
@@ -183,7 +183,7 @@ class LanguageModel(Task):
             return generate(prompt, length, temperature, seed)
 
         return export_model(
-            model, recipe.name, export_dir=export_dir, endpoint=serve, input_signature=specs[:3],
+            model, name, export_dir=export_dir, endpoint=serve, input_signature=specs[:3],
             extra_endpoints={"generate_with_seed": (generate, specs)}, track=generate.lookups,
             metadata={**metadata, "vocabulary": "".join(vocabulary),
                       "max_generation_length": MAX_GENERATION_LENGTH})

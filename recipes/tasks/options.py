@@ -111,6 +111,21 @@ class SegmentationOptions:
     max_shapes: int = 3  # shapes per image, at least one
 
 
+@task_options("tabular")
+@dataclass(frozen=True)
+class TabularOptions:
+    regression: bool = False  # a real-valued target (mean squared error) instead of classes
+    test_split: float = 0.2  # rows held out for testing, by seed (validation_split is carved from the rest)
+    numeric: tuple[str, ...] = ()  # columns to read as numbers whatever they look like
+    categorical: tuple[str, ...] = ()  # columns to read as categories whatever they look like
+
+    def __post_init__(self):
+        object.__setattr__(self, "numeric", tuple(self.numeric))
+        object.__setattr__(self, "categorical", tuple(self.categorical))
+        if not 0 <= self.test_split < 1:
+            raise ConfigError(f"test_split must be at least 0 and below 1. Received: test_split={self.test_split}")
+
+
 @task_options("gan")
 @dataclass(frozen=True)
 class GanOptions:

@@ -101,17 +101,17 @@ class Reconstruction(Task):
                                title=f"{recipe.name}: test images, code size {pca.components}")
         return metrics, [plot] if plot else []
 
-    def export(self, recipe, model, data, *, export_dir, metadata):
+    def export(self, recipe, model, data, *, export_dir, metadata, name):
         value_range = data.info.value_range
         network = model.get_layer(recipe.architecture)
         inputs = keras.Input(data.info.input_shape, name=INPUT_NAME)
         rescaled = keras.layers.Rescaling(1 / value_range, name="rescale")(inputs)
-        encoder = keras.Model(inputs, network.get_layer("encoder")(rescaled), name=f"{recipe.name}_encoder")
+        encoder = keras.Model(inputs, network.get_layer("encoder")(rescaled), name=f"{name}_encoder")
         reconstruction = keras.Model(
-            inputs, keras.layers.Rescaling(value_range, name="to_pixel_values")(model(inputs)), name=recipe.name)
-        encoder_path = export_model(encoder, f"{recipe.name}_encoder", export_dir=export_dir, input_name=INPUT_NAME,
+            inputs, keras.layers.Rescaling(value_range, name="to_pixel_values")(model(inputs)), name=name)
+        encoder_path = export_model(encoder, f"{name}_encoder", export_dir=export_dir, input_name=INPUT_NAME,
                                     output_name="embedding", metadata={**metadata, "part": "encoder"})
         log.info("%s: encoder exported to %s", recipe.name, encoder_path)
-        return export_model(reconstruction, recipe.name, export_dir=export_dir, input_name=INPUT_NAME,
+        return export_model(reconstruction, name, export_dir=export_dir, input_name=INPUT_NAME,
                             output_name="reconstruction",
                             metadata={**metadata, "value_range": value_range, "encoder_export": str(encoder_path)})

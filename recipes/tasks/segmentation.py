@@ -86,7 +86,7 @@ class Segmentation(Task):
                                   context.run_dir / "plots" / "segmentation.png", title=f"{recipe.name} (test images)")
         return metrics, [plot] if plot else []
 
-    def export(self, recipe, model, data, *, export_dir, metadata):
+    def export(self, recipe, model, data, *, export_dir, metadata, name):
         def serve(pixels):
             probabilities = model(pixels, training=False)
             return {"class_map": keras.ops.argmax(probabilities, axis=-1), "probabilities": probabilities}
@@ -94,7 +94,7 @@ class Segmentation(Task):
         import tensorflow as tf
 
         spec = tf.TensorSpec((None, *data.info.input_shape), tf.float32, name=INPUT_NAME)
-        return export_model(model, recipe.name, export_dir=export_dir, endpoint=serve, input_signature=[spec],
+        return export_model(model, name, export_dir=export_dir, endpoint=serve, input_signature=[spec],
                             metadata={**metadata, "class_names": list(data.info.class_names)})
 
 

@@ -140,10 +140,10 @@ class Seq2Seq(Task):
             log.info("%s: %s = %s, answered %s", recipe.name, question, right, got)
         return {"exact_match": 1 - len(wrong) / len(truth)}, []
 
-    def export(self, recipe, model, data, *, export_dir, metadata):
+    def export(self, recipe, model, data, *, export_dir, metadata, name):
         codec = data.codec
         answer = make_decoder(model, codec)
-        return export_model(model, recipe.name, export_dir=export_dir, endpoint=answer,
+        return export_model(model, name, export_dir=export_dir, endpoint=answer,
                             input_signature=list(answer.input_signature),
                             track=(codec.source, codec.target, codec.target_chars, *answer.models),
                             metadata={**metadata, "question_length": codec.question_length})

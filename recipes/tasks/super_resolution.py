@@ -101,8 +101,8 @@ class SuperResolution(Task):
                              value_range=value_range, title=f"{recipe.name} (test images)")
         return metrics, [plot] if plot else []
 
-    def export(self, recipe, model, data, *, export_dir, metadata):
-        return export_model(model, recipe.name, export_dir=export_dir, input_name=INPUT_NAME, output_name=OUTPUT_NAME,
+    def export(self, recipe, model, data, *, export_dir, metadata, name):
+        return export_model(model, name, export_dir=export_dir, input_name=INPUT_NAME, output_name=OUTPUT_NAME,
                             metadata={**metadata, "value_range": data.info.value_range,
                                       "upscale": recipe.task_options.upscale})
 

@@ -50,6 +50,6 @@ class Tagging(Task):
         predicted = np.argmax(model.predict(bits, verbose=0, batch_size=256), axis=-1)
         return {"last_position_accuracy": float(np.mean(predicted[:, -1] == labels[:, -1]))}, []
 
-    def export(self, recipe, model, data, *, export_dir, metadata):
-        return export_model(model, recipe.name, export_dir=export_dir, input_name=TAGGING_INPUT,
+    def export(self, recipe, model, data, *, export_dir, metadata, name):
+        return export_model(model, name, export_dir=export_dir, input_name=TAGGING_INPUT,
                             output_name=OUTPUT_NAME, metadata=metadata)

@@ -52,11 +52,11 @@ class TextClassification(Task):
         text = keras.Input((), dtype="string", name="text")
         return keras.Model(text, backbone(vectorizer(text)), name=f"{recipe.name}_model")
 
-    def export(self, recipe, model, data, *, export_dir, metadata):
+    def export(self, recipe, model, data, *, export_dir, metadata, name):
         def serve(text):
             probabilities = model(text, training=False)
             return {"positive_probability": probabilities[:, 1], "probabilities": probabilities}
 
-        return export_model(model, recipe.name, export_dir=export_dir, endpoint=serve,
+        return export_model(model, name, export_dir=export_dir, endpoint=serve,
                             input_signature=[tf.TensorSpec((None,), tf.string, name="text")],
                             metadata={**metadata, "class_names": list(self.class_names)})

@@ -59,9 +59,9 @@ class VAE(Task):
                                            title=f"{recipe.name}: test images' latent means"))
         return metrics, [path for path in written if path is not None]
 
-    def export(self, recipe, model, data, *, export_dir, metadata):
+    def export(self, recipe, model, data, *, export_dir, metadata, name):
         latent = keras.Input(model.decoder.input_shape[1:], name="latent")
         decoder = keras.Model(latent, keras.layers.Rescaling(data.info.value_range, name="to_pixel_values")(
-            model.decoder(latent)), name=f"{recipe.name}_decoder")
-        return export_model(decoder, recipe.name, export_dir=export_dir, input_name="latent", output_name="image",
+            model.decoder(latent)), name=f"{name}_decoder")
+        return export_model(decoder, name, export_dir=export_dir, input_name="latent", output_name="image",
                             metadata={**metadata, "part": "decoder", "value_range": data.info.value_range})

@@ -3,6 +3,7 @@ callbacks, fit, evaluate on the test split, and return a ``Result``."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +12,11 @@ import keras
 
 from callbacks import DEFAULT as DEFAULT_CALLBACKS
 from callbacks import build_callbacks
+from recipes.data import Data, as_data
 from recipes.errors import ConfigError
 from recipes.training.optimizers import learning_rate_schedule, make_optimizer
+
+log = logging.getLogger("keras_recipes")
 
 
 @dataclass
@@ -30,9 +34,26 @@ class Result:
     export_path: Path | None = None
     recipe: object | None = None
 
+    class_names: tuple[str, ...] = ()
+
     def __repr__(self) -> str:
         metrics = ", ".join(f"{k}={v:.4f}" for k, v in self.test_metrics.items())
         return f"Result({metrics}, export_path={str(self.export_path) if self.export_path else None})"
+
+
+def steps_per_epoch(train) -> int:
+    """Batches per pass over ``train``: a ``tf.data`` dataset's cardinality (counted once when it is
+    unknown) or a ``PyDataset``'s length."""
+    if isinstance(train, keras.utils.PyDataset):
+        return len(train)
+    steps = int(train.cardinality())
+    if steps == -1:  # infinite
+        raise ConfigError("the training dataset repeats forever, so an epoch has no end; drop its .repeat(), "
+                          "or give the pipeline a length with tf.data.experimental.assert_cardinality(steps)")
+    if steps < 0:
+        log.info("the training dataset's length is unknown; counting its batches once")
+        steps = int(train.reduce(0, lambda count, _: count + 1))
+    return steps
 
 
 def compile_model(model: keras.Model, data, *, optimizer: str | keras.optimizers.Optimizer = "adam",
@@ -41,15 +62,9 @@ def compile_model(model: keras.Model, data, *, optimizer: str | keras.optimizers
                   metrics=("accuracy",), epochs: int = 10) -> None:
     """Compile ``model`` with an optimizer resolved by name whose ``schedule`` spans ``epochs``
     passes over ``data.train``; ``optimizer_options`` go to the optimizer class (``beta_1=0.5``)."""
-    steps_per_epoch = int(data.train.cardinality())
-    if steps_per_epoch < 0 and schedule != "constant":
-        raise ConfigError(
-            f"schedule {schedule!r} needs the number of steps per epoch, but data.train has unknown "
-            "length; use schedule='constant', or give the pipeline a known length "
-            "(tf.data.experimental.assert_cardinality)"
-        )
     if isinstance(optimizer, str):
-        rate = learning_rate_schedule(schedule, learning_rate, steps_per_epoch=steps_per_epoch, epochs=epochs)
+        steps = steps_per_epoch(data.train) if schedule != "constant" else 1
+        rate = learning_rate_schedule(schedule, learning_rate, steps_per_epoch=steps, epochs=epochs)
         optimizer = make_optimizer(optimizer, rate, weight_decay=weight_decay, **(optimizer_options or {}))
     model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics))
 
@@ -58,14 +73,23 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
                     learning_rate: float = 1e-3, schedule: str = "constant",
                     weight_decay: float | None = None, optimizer_options: dict | None = None,
                     loss="sparse_categorical_crossentropy", metrics=("accuracy",), epochs: int = 10,
-                    callbacks=None, extra_callbacks=(), run_dir=None, verbose="auto") -> Result:
+                    callbacks=None, extra_callbacks=(), run_dir=None, verbose="auto", batch_size: int = 128,
+                    validation_split: float = 0.1, seed: int = 0) -> Result:
     """Compile ``model``, fit it on ``data.train`` (validating on ``data.validation``), evaluate on
     ``data.test`` and return a ``Result``.
+
+    ``data`` is a ``recipes.data.Data``, or anything ``recipes.data.as_data`` takes: numpy
+    ``(x, y)``, a ``tf.data.Dataset``, a ``keras.utils.PyDataset``, a ``(train, validation[,
+    test])`` tuple of them, a dataset name or an image folder. ``batch_size``, ``validation_split``
+    and ``seed`` apply to those (a validation split is carved by seed where none is given).
+    Without a test split, ``test_metrics`` is empty.
 
     ``callbacks`` maps callback names to options (see ``callbacks.FACTORIES``; None: the default
     set, ``callbacks.DEFAULT``); those write under ``run_dir``. ``extra_callbacks`` are your own
     ``keras.callbacks.Callback`` objects.
     """
+    if not isinstance(data, Data):
+        data = as_data(data, batch_size=batch_size, validation_split=validation_split, seed=seed)
     compile_model(model, data, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
                   weight_decay=weight_decay, optimizer_options=optimizer_options, loss=loss, metrics=metrics,
                   epochs=epochs)
@@ -83,7 +107,11 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
     fit_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    test_metrics = model.evaluate(data.test, return_dict=True, verbose=0)
+    if data.test is not None:
+        test_metrics = model.evaluate(data.test, return_dict=True, verbose=0)
+    else:
+        test_metrics = {}
+        log.info("no test split: nothing was tested; give (train, validation, test) to measure on held-out data")
     evaluate_seconds = time.perf_counter() - started
 
     epochs_run = len(history.epoch)
@@ -101,4 +129,5 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
         run_dir=run_dir,
         checkpoint_path=run_dir / "checkpoints" / "best.keras" if run_dir and "checkpoint" in spec else None,
         log_dir=run_dir / "tensorboard" if run_dir and "tensorboard" in spec else None,
+        class_names=tuple(data.info.class_names),
     )

@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 
+from recipes.logs import DEBUG_ENV, quiet_tensorflow
 from recipes.tuning.search import tune
 
 
@@ -13,6 +14,8 @@ def _main(arguments: str) -> int:
     """Run ``tune(**arguments)`` in this process, logging under its keras-tuner ID."""
     tuner_id = os.environ.get("KERASTUNER_TUNER_ID", "tuner0")
     logging.basicConfig(level=logging.INFO, format=f"[{tuner_id}] %(message)s")
+    if not os.environ.get(DEBUG_ENV):
+        quiet_tensorflow()
     found = tune(**json.loads(arguments))
     if found.export_path:
         print(f"[{tuner_id}] exported: {found.export_path}", flush=True)

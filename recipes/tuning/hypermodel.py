@@ -15,6 +15,7 @@ import architectures
 from architectures import InputTooSmallError
 from callbacks import build_callbacks
 from recipes import tasks
+from recipes.tasks import UserData
 from recipes.catalog import Recipe
 from recipes.errors import ConfigError
 from recipes.training import OPTIMIZERS, compile_model
@@ -30,7 +31,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
     training settings (so the batch size really changes per trial)."""
 
     def __init__(self, recipe: Recipe, *, data_dir=None, download: bool = True,
-                 tune_training: bool = True):
+                 tune_training: bool = True, user_data: UserData | None = None):
         super().__init__(name=recipe.name)
         if recipe.optimizer not in OPTIMIZERS:
             raise ConfigError(f"recipe optimizer {recipe.optimizer!r} is not one of {', '.join(OPTIMIZERS)}")
@@ -38,7 +39,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         self.task = tasks.get(recipe.task)
         self.architecture_space = architectures.search_space(recipe.architecture)
         self.tune_training = tune_training
-        self.data_dir, self.download = data_dir, download
+        self.data_dir, self.download, self.user_data = data_dir, download, user_data
         self._data = OrderedDict()
         self._image_classification = None
 
@@ -63,11 +64,17 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         """Pipelines for this batch size and augmentation; the most recent few are kept."""
         key = (recipe.batch_size, json.dumps(recipe.augmentation, sort_keys=True))
         if key not in self._data:
-            self._data[key] = self.task.load(recipe, data_dir=self.data_dir, download=self.download)
+            self._data[key] = self.load(recipe)
             while len(self._data) > DATA_CACHE_SIZE:
                 self._data.popitem(last=False)
         self._data.move_to_end(key)
         return self._data[key]
+
+    def load(self, recipe: Recipe):
+        """The data a trial of ``recipe`` trains on: the user's own, or the recipe's dataset."""
+        if self.user_data is not None:
+            return self.task.load_user_data(recipe, self.user_data)
+        return self.task.load(recipe, data_dir=self.data_dir, download=self.download)
 
     def build(self, hp) -> keras.Model:
         recipe = self.trial_recipe(hp)

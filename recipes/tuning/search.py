@@ -18,6 +18,7 @@ from keras_tuner.src import config as keras_tuner_config
 
 from recipes.catalog import Recipe, get, with_overrides
 from recipes.errors import ConfigError, TuningError
+from recipes.tasks import UserData
 from recipes.training import Result
 from recipes.tuning.distributed import distributed_role
 from recipes.tuning.hypermodel import RecipeHyperModel
@@ -73,6 +74,8 @@ def tune(recipe_name: str | Recipe, *, tuner: str = "hyperband", max_trials: int
          factor: int = 3, tune_training: bool = True, max_consecutive_failed_trials: int = 3,
          retrain: bool = True, export: bool = True, export_dir="saved_models", data_dir=None,
          download: bool = True, extra_callbacks=(), trials_per_process: int | None = None, verbose: int = 0,
+         data=None, target: str | None = None, image_size=None, color_mode: str | None = None,
+         bad_files: str = "stop",
          **overrides) -> TuneResult:
     """Search hyperparameters for a named recipe, then retrain the best on train + validation,
     evaluate it on the test split and export it.
@@ -87,6 +90,10 @@ def tune(recipe_name: str | Recipe, *, tuner: str = "hyperband", max_trials: int
     gives each trial a deep copy). ``max_model_size`` fails trials with more parameters.
     A trial that diverges or cannot be built is recorded as failed and the search goes on
     (up to ``max_consecutive_failed_trials`` in a row).
+
+    ``data`` (with ``target``, ``image_size``, ``color_mode``, ``bad_files``) searches on your own data, as
+    ``recipes.run`` takes it; across processes (``trials_per_process``, distributed search) it must
+    be a path.
 
     ``trials_per_process`` runs the trials in child processes of that many trials each, one
     after the other, continuing the same search. TensorFlow keeps some memory from every model
@@ -108,27 +115,35 @@ def tune(recipe_name: str | Recipe, *, tuner: str = "hyperband", max_trials: int
     keras_tuner_config.DEBUG = bool(os.environ.get("KERAS_RECIPES_DEBUG"))
     objective = _objective(recipe, objective)
     project_dir = Path(directory) / (project_name or recipe.name)
+    user_data = None if data is None else UserData(data, target=target,
+                                                   image_size=tuple(image_size) if image_size else None,
+                                                   color_mode=color_mode, bad_files=bad_files)
     settings = {"recipe": recipe.to_dict(), "tuner": tuner, "objective": [objective.name, objective.direction],
                 "max_trials": max_trials, "max_epochs": max_epochs, "fixed": fixed or {},
-                "tune_training": tune_training, "max_model_size": max_model_size}
+                "tune_training": tune_training, "max_model_size": max_model_size,
+                **({"data": _describe_data(user_data)} if user_data else {})}
     owner = role != "worker"  # workers share the chief's folder and never reset it
     if not overwrite:
         _check_same_search(project_dir, settings)
     child = bool(os.environ.get(CHILD_ENV))
     if trials_per_process and not child and role is None:
-        if not isinstance(recipe_name, str) or extra_callbacks:
-            raise ConfigError("trials_per_process needs the recipe by name and no extra_callbacks "
-                              "(they cannot cross into the child processes)")
+        if not isinstance(recipe_name, str) or extra_callbacks or not _is_path(data):
+            raise ConfigError("trials_per_process needs the recipe by name, no extra_callbacks and data (if any) "
+                              "as a path: they cross into the child processes")
         _run_in_children(dict(recipe_name=recipe_name, tuner=tuner, max_trials=max_trials, max_epochs=max_epochs,
                               objective=[objective.name, objective.direction], directory=str(directory),
                               project_name=project_name, overwrite=overwrite, fixed=fixed,
                               max_model_size=max_model_size, factor=factor, tune_training=tune_training,
                               max_consecutive_failed_trials=max_consecutive_failed_trials, retrain=False,
                               data_dir=None if data_dir is None else str(data_dir), download=download,
-                              trials_per_process=trials_per_process, verbose=verbose, **overrides))
+                              trials_per_process=trials_per_process, verbose=verbose,
+                              **({"data": str(data), "target": target, "image_size": image_size,
+                                  "color_mode": color_mode, "bad_files": bad_files} if data is not None else {}),
+                              **overrides))
         overwrite = False  # the first child started the search over if asked to
 
-    hypermodel = RecipeHyperModel(recipe, data_dir=data_dir, download=download, tune_training=tune_training)
+    hypermodel = RecipeHyperModel(recipe, data_dir=data_dir, download=download, tune_training=tune_training,
+                                  user_data=user_data)
     hyperparameters = keras_tuner.HyperParameters()
     for name, value in (fixed or {}).items():
         hyperparameters.Fixed(name, value)
@@ -197,7 +212,7 @@ def retrain_best(found: TuneResult, hypermodel: RecipeHyperModel, *, export: boo
     best_trial = found.extra["best_trial"]
     best = dataclasses.replace(hypermodel.trial_recipe(best_trial.hyperparameters), validation_split=0.0)
     epochs = (best_trial.best_step or 0) + 1
-    merged = hypermodel.task.load(best, data_dir=data_dir, download=download).validation is None
+    merged = hypermodel.load(best).validation is None
     tuning = {
         "tuner": json.loads((found.project_dir / "search.json").read_text())["settings"]["tuner"],
         "objective": found.objective, "direction": found.direction, "best_trial": found.best_trial_id,
@@ -209,7 +224,20 @@ def retrain_best(found: TuneResult, hypermodel: RecipeHyperModel, *, export: boo
     }
     log.info("%s: retraining trial %s's configuration on %s for %d epochs", best.name, found.best_trial_id,
              tuning["retrained_on"], epochs)
+    user = hypermodel.user_data
+    own = {} if user is None else {"data": user.source, "target": user.target, "image_size": user.image_size,
+                                   "color_mode": user.color_mode, "bad_files": user.bad_files}
     result = run(best, epochs=epochs, export=export, export_dir=export_dir,
                  work_dir=found.project_dir / "best", data_dir=data_dir, download=download,
-                 verbose=2 if verbose else 0, extra_metadata={"tuning": tuning})
+                 verbose=2 if verbose else 0, extra_metadata={"tuning": tuning}, **own)
     return result
+
+
+def _is_path(data) -> bool:
+    return data is None or isinstance(data, (str, os.PathLike))
+
+
+def _describe_data(user: UserData) -> dict:
+    """What the search's settings record of its data, to refuse continuing a search on other data."""
+    source = str(Path(user.source).resolve()) if _is_path(user.source) else f"{type(user.source).__name__} in memory"
+    return {"source": source, "target": user.target, "image_size": user.image_size, "color_mode": user.color_mode}

@@ -93,6 +93,18 @@ def test_predict_png_and_npy_prints_class_names(exported, tmp_path, capsys):
 
 
 @pytest.mark.e2e
+def test_commands_are_quiet_unless_verbose(exported, tmp_path):
+    """TensorFlow's C++ start-up notices (oneDNN, CUDA probing) stay off the terminal by default."""
+    example = tmp_path / "one.npy"
+    np.save(example, np.zeros((28, 28, 1)))
+    quiet = _cli("predict", str(exported), str(example))
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert quiet.stdout.startswith(f"{example}: ")
+    loud = _cli("predict", str(exported), str(example), "--verbose", TF_CPP_MIN_LOG_LEVEL="0")
+    assert loud.returncode == 0 and "oneDNN" in loud.stderr
+
+
+@pytest.mark.e2e
 def test_predict_wrong_shape_and_bad_file(exported, tmp_path, capsys):
     wrong = tmp_path / "wrong.npy"
     np.save(wrong, np.zeros((32, 32, 3)))

@@ -3,12 +3,10 @@ thread (and once as the `keras-recipes serve` subprocess)."""
 
 import base64
 import gc
-import http.client
 import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -20,23 +18,18 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-import uvicorn
 
 import recipes
 from recipes.data import DatasetInfo
-from recipes.serve import Client, ServingError, create_app
+from recipes.serve import Client, ServingError
 from recipes.serve.repository import ModelRepository
+
+from harness import Server, free_port
 
 pytestmark = pytest.mark.e2e  # real processes and servers, and recipes trained for them
 
 IMAGES = np.random.default_rng(0).integers(0, 256, (4, 28, 28, 1)).astype("float32")
 FASHION = DatasetInfo("fashion_mnist", (28, 28, 1), 10, tuple("0123456789"), "pixels", 255.0, "test", 1, 1, 1)
-
-
-def _free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _classifier(seed):
@@ -57,35 +50,6 @@ def _two_in_two_out(base):
                    input_signature=[tf.TensorSpec((None, 3), tf.float32, name="features"),
                                     tf.TensorSpec((None, 1), tf.int32, name="scale")])
     return model
-
-
-class Server:
-    def __init__(self, base, **options):
-        self.app = create_app(base, poll_seconds=0.2, **options)
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "the server did not start"
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-    def raw(self, method, path, body=None, headers=None):
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        data = response.read()
-        connection.close()
-        return response.status, data
 
 
 @pytest.fixture(scope="module")
@@ -363,7 +327,7 @@ def test_batching_merges_concurrent_requests(models):
 
 
 def test_cli_serve_binds_loopback_and_answers(models):
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "recipes.cli", "serve", str(models[0]), "--port", str(port)],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:

@@ -1,0 +1,38 @@
+"""Tables of named columns, yours from a CSV file or one of scikit-learn's: normalisation and
+lookups inside the model, then an MLP with dropout, early stopping on the validation loss."""
+
+from callbacks.defaults import DEFAULT
+from recipes.catalog._recipe import Recipe, register_recipe
+from recipes.tasks.options import TabularOptions
+
+TABULAR = {
+    "architecture": "mlp",
+    "architecture_kwargs": {"hidden_units": (64, 64), "dropout": 0.2},
+    "task": "tabular",
+    "batch_size": 32,
+    "epochs": 200,
+    "learning_rate": 1e-3,
+    "callbacks": {**DEFAULT, "early_stopping": {"monitor": "val_loss", "patience": 15}},
+    "plots": (),
+}
+
+register_recipe(Recipe(
+    name="tabular_mlp",
+    dataset="breast_cancer",
+    description="Rows of named columns -> classes: Normalization/StringLookup in the graph, MLP 64-64, "
+                "early stopping. Run it on your CSV with data=..., target=...",
+    expected={"accuracy": 0.95},
+    task_options=TabularOptions(),
+    **TABULAR,
+))
+
+register_recipe(Recipe(
+    name="tabular_mlp_regression",
+    dataset="diabetes",
+    description="Rows of named columns -> one value (mean squared error), the same network as tabular_mlp.",
+    expected={"mae": 45.0},
+    task_options=TabularOptions(regression=True),
+    loss="mse",
+    metrics=("mae",),
+    **TABULAR,
+))
