@@ -121,8 +121,8 @@ def cmd_evaluate(args) -> int:
     from recipes.inference import evaluate_exported
 
     metrics = evaluate_exported(args.model, args.data, data_dir=args.data_dir)
-    print(f"{args.model} on {args.data} {metrics['split']} ({metrics['examples']} examples): "
-          f"accuracy {metrics['accuracy']:.4f}, loss {metrics['loss']:.4f}")
+    shown = ", ".join(f"{key} {metrics[key]:.4f}" for key in ("accuracy", "loss", "mae") if key in metrics)
+    print(f"{args.model} on {args.data} {metrics['split']} ({metrics['examples']} examples): {shown}")
     return 0
 
 
@@ -139,8 +139,9 @@ def cmd_predict(args) -> int:
 
 def add_user_data_arguments(command) -> None:
     command.add_argument("--data", metavar="PATH", help="train on your own data instead of the recipe's dataset: "
-                                                         "a folder of class subfolders of images, or a CSV file "
-                                                         "(tabular recipes; with --target)")
+                                                         "a folder of class subfolders of images, 'tfds:NAME', a "
+                                                         "registered dataset, or a CSV file (tabular recipes; with "
+                                                         "--target)")
     command.add_argument("--target", metavar="COLUMN", help="the CSV file's column to predict")
     command.add_argument("--image-size", type=parse_image_size, metavar="HxW",
                          help="resize your images to this (default: the recipe's input size)")
@@ -226,8 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("evaluate", allow_abbrev=False, parents=[common], help="evaluate an exported model on a test split")
     evaluate.add_argument("model", help="saved_models/NAME/VERSION (or saved_models/NAME for the newest)")
-    evaluate.add_argument("--data", required=True, help="a dataset name (its test split), e.g. fashion_mnist, or a "
-                                                        "folder of class subfolders of images (its test/ split, or all)")
+    evaluate.add_argument("--data", required=True, help="a dataset name (its test split), e.g. fashion_mnist; a "
+                                                        "folder of class subfolders of images (its test/ split, or "
+                                                        "all); 'tfds:NAME'; or, for a table model, a CSV file")
     evaluate.add_argument("--data-dir")
     evaluate.set_defaults(handler=cmd_evaluate)
 

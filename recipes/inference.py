@@ -165,6 +165,8 @@ def evaluate_exported(model_path, data, *, data_dir=None, batch_size: int = 512)
     from recipes import data as datasets
 
     serve, metadata = load(model_path)
+    if "columns" in metadata:
+        return _evaluate_rows(serve, metadata, Path(data))
     (input_name, spec), = serve.structured_input_signature[1].items()
     (output_name,) = serve.structured_outputs
     if isinstance(data, str) and data in datasets.names():
@@ -197,6 +199,33 @@ def evaluate_exported(model_path, data, *, data_dir=None, batch_size: int = 512)
         "examples": len(y),
         "split": split,
     }
+
+
+def _evaluate_rows(serve, metadata, path: Path) -> dict:
+    """A table model on every row of a CSV file holding its columns and its target column."""
+    import tensorflow as tf
+
+    from recipes.data.tabular import read_csv
+
+    target = metadata.get("target")
+    if not target:
+        raise InputError("this export does not say which column it predicts; evaluate it in Python")
+    values, _ = read_rows(path, metadata["columns"])
+    truth = read_csv(path, target).target
+    (output_name,) = serve.structured_outputs
+    predicted = serve(**{name: tf.constant(array) for name, array in values.items()})[output_name].numpy()
+    if output_name != "probabilities":
+        return {"mae": float(np.mean(np.abs(predicted.reshape(-1) - truth.astype(np.float64)))),
+                "examples": len(truth), "split": "all"}
+    names = class_names_of(metadata, predicted.shape[-1])
+    index = {name: i for i, name in enumerate(names)}
+    unknown = sorted({str(v) for v in truth} - set(index))
+    if unknown:
+        raise InputError(f"{path}: the column {target!r} has labels the model does not know: {', '.join(unknown[:5])}")
+    y = np.array([index[str(v)] for v in truth])
+    picked = predicted[np.arange(len(y)), y]
+    return {"accuracy": float(np.mean(predicted.argmax(axis=-1) == y)),
+            "loss": float(-np.mean(np.log(np.clip(picked, 1e-7, 1.0)))), "examples": len(y), "split": "all"}
 
 
 def _check_classes(found, exported, model_path) -> None:

@@ -16,7 +16,10 @@ def quiet_tensorflow() -> None:
     """Import TensorFlow and probe its devices with stderr silenced, then keep its Python loggers
     to warnings and errors. Python errors raised on the way are not hidden: they propagate."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    sys.stderr.flush()
+    try:
+        sys.stderr.flush()  # what Python has buffered goes out before the descriptor moves
+    except (ValueError, OSError):
+        pass
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)

@@ -21,7 +21,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from recipes.data import cifar, digits, idx, synthetic
+from recipes.data import cifar, digits, idx, synthetic, tfds
 from recipes.data._locate import DATA_DIR_ENV, OFFLINE_ENV
 from recipes.data.cifar import CIFAR10_CLASSES, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, read_cifar_batch
 from recipes.data.idx import DIGIT_CLASSES, FASHION_MNIST_CLASSES, IDX_FILES
@@ -54,6 +54,32 @@ INPUT_SHAPES = {"fashion_mnist": (28, 28, 1), "mnist": (28, 28, 1), "cifar10": (
 
 def names() -> list[str]:
     return sorted(_LOADERS)
+
+
+def register_dataset(name: str, loader: Callable) -> None:
+    """Name a dataset of yours like a built-in: ``load(name)``, ``recipes.run(..., dataset=name)``,
+    ``--data name``. ``loader`` takes any of ``data_dir``, ``download`` and ``seed`` as keywords and
+    returns a ``RawData`` or ``(x_train, y_train, x_test, y_test)`` arrays."""
+    import inspect
+
+    if name in _LOADERS:
+        raise ConfigError(f"a dataset named {name!r} is registered already; choose another name")
+    if not callable(loader):
+        raise ConfigError(f"register_dataset({name!r}, loader): loader must be a function. Received: {loader!r}")
+    accepted = inspect.signature(loader).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in accepted.values())
+
+    def load_registered(data_dir=None, download=True, seed=0) -> RawData:
+        given = {"data_dir": data_dir, "download": download, "seed": seed}
+        loaded = loader(**{k: v for k, v in given.items() if takes_any or k in accepted})
+        if isinstance(loaded, RawData):
+            return loaded
+        if isinstance(loaded, (tuple, list)) and len(loaded) == 4:
+            return RawData(*loaded, source=f"registered dataset {name}")
+        raise ConfigError(f"the loader registered as {name!r} must return a RawData or (x_train, y_train, x_test, "
+                          f"y_test) arrays. Received: {type(loaded).__name__}")
+
+    _LOADERS[name] = load_registered
 
 
 def load_arrays(name: str, *, data_dir=None, download=True, seed=0) -> RawData:
@@ -89,6 +115,9 @@ def as_data(source, *, data_dir=None, batch_size: int = 128, validation_split: f
         return source
     if isinstance(source, (str, os.PathLike)):
         text = str(source)
+        if text.startswith(tfds.PREFIX):
+            return tfds.load_tfds(text[len(tfds.PREFIX):], batch_size=batch_size, validation_split=validation_split,
+                                  seed=seed, download=download, augmentation=augmentation)
         if text in _LOADERS:
             return load(text, data_dir=data_dir, batch_size=batch_size, validation_split=validation_split, seed=seed,
                         train_limit=train_limit, test_limit=test_limit, augmentation=augmentation, download=download)
@@ -105,7 +134,7 @@ def as_data(source, *, data_dir=None, batch_size: int = 128, validation_split: f
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         what = "no such file or folder" if not path.exists() else "not a folder of class subfolders"
         raise UnknownNameError(f"unknown dataset {text!r} ({what}).{hint} Give a dataset name "
-                               f"({', '.join(names())}) or a folder of class subfolders of images.")
+                               f"({', '.join(names())}), 'tfds:NAME' or a folder of class subfolders of images.")
     return from_native(source, batch_size=batch_size, validation_split=validation_split, seed=seed,
                        class_names=class_names, augmentation=augmentation)
 
@@ -140,6 +169,7 @@ __all__ = [
     "CIFAR10_CLASSES", "CIFAR10_TEST_FILE", "CIFAR10_TRAIN_FILES", "DATA_DIR_ENV", "DIGIT_CLASSES",
     "FASHION_MNIST_CLASSES", "IDX_FILES", "OFFLINE_ENV", "TOY_TEST_SEED", "TOY_TEST_SIZE", "TOY_TRAIN_SIZE",
     "INPUT_SHAPES", "Data", "DatasetInfo", "RawData", "as_data", "batched", "from_arrays", "from_native",
-    "is_native", "load", "load_arrays", "load_csv", "load_image_folder", "names", "pipeline", "with_augmentation",
+    "is_native", "load", "load_arrays", "load_csv", "load_image_folder", "names", "pipeline", "register_dataset",
+    "with_augmentation",
     "read_cifar_batch", "split_indices",
 ]

@@ -16,16 +16,18 @@ log = logging.getLogger("keras_recipes")
 
 @dataclass(frozen=True)
 class RawData:
-    """A dataset's arrays before splitting and batching."""
+    """A dataset's arrays before splitting and batching. Without ``class_names`` the classes are
+    named after the integer labels (``"0"``, ``"1"``, ...); ``value_range`` is what a raw input
+    value goes up to (255 for pixels), for the model's rescaling, or None for none."""
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
-    class_names: tuple[str, ...]
-    input_name: str
-    value_range: float | None
-    source: str
+    class_names: tuple[str, ...] = ()
+    input_name: str = "inputs"
+    value_range: float | None = None
+    source: str = "your arrays"
 
 
 @dataclass(frozen=True)
@@ -114,9 +116,10 @@ def from_arrays(name: str, raw: RawData, *, batch_size: int = 128, validation_sp
         "validation": (raw.x_train[validation_index], raw.y_train[validation_index]),
         "test": (raw.x_test[:test_limit], raw.y_test[:test_limit]),
     }
+    class_names = tuple(raw.class_names) or _numbered_classes(raw.y_train, raw.y_test)
     info = DatasetInfo(
-        name=name, input_shape=tuple(raw.x_train.shape[1:]), num_classes=len(raw.class_names),
-        class_names=raw.class_names, input_name=raw.input_name, value_range=raw.value_range,
+        name=name, input_shape=tuple(raw.x_train.shape[1:]), num_classes=len(class_names),
+        class_names=class_names, input_name=raw.input_name, value_range=raw.value_range,
         source=raw.source, num_train=len(train_index), num_validation=len(validation_index),
         num_test=len(arrays["test"][0]),
     )
@@ -127,6 +130,14 @@ def from_arrays(name: str, raw: RawData, *, batch_size: int = 128, validation_sp
         info=info,
         arrays=arrays,
     )
+
+
+def _numbered_classes(*labels) -> tuple[str, ...]:
+    """Classes named "0" .. "max" after integer labels; none for real-valued targets."""
+    values = np.concatenate([np.asarray(y).reshape(-1) for y in labels if len(y)])
+    if values.dtype.kind not in "iub":
+        return ()
+    return tuple(str(i) for i in range(int(values.max()) + 1))
 
 
 def batched(x, y, batch_size: int, *, shuffle_seed: int | None = None):

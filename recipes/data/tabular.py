@@ -47,6 +47,7 @@ class TableData(Data):
     kinds: dict[str, str]
     input_names: dict[str, str]
     labels: Labels
+    target_name: str
 
 
 def input_name(column: str) -> str:
@@ -177,4 +178,5 @@ def table_data(table: Table, *, regression: bool, batch_size: int = 128, validat
                        class_names=labels.class_names, input_name="columns", value_range=None, source=table.source,
                        num_train=len(train), num_validation=len(validation), num_test=len(test))
     return TableData(train=batches("train", shuffle=True), validation=batches("validation"), test=batches("test"),
-                     info=info, arrays=arrays, kinds=dict(table.kinds), input_names=names, labels=labels)
+                     info=info, arrays=arrays, kinds=dict(table.kinds), input_names=names, labels=labels,
+                     target_name=table.target_name)

@@ -88,4 +88,5 @@ class Tabular(Task):
         regression = recipe.task_options.regression
         return export_model(model, name, export_dir=export_dir,
                             output_name=VALUE_OUTPUT if regression else OUTPUT_NAME,
-                            class_names=data.info.class_names, metadata={**metadata, "columns": columns})
+                            class_names=data.info.class_names,
+                            metadata={**metadata, "columns": columns, "target": data.target_name})

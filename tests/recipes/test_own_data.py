@@ -239,3 +239,100 @@ def test_tune_searches_on_an_image_folder(image_folder, tmp_path):
                          directory=tmp_path / "tuning", export_dir=tmp_path / "models", tune_training=False)
     assert found.result is not None and found.result.class_names == ("boot", "trouser", "tshirt")
     assert found.export_path.parent.name == "fashion_mnist_linear_photos0"
+
+
+def test_a_registered_dataset_is_named_like_a_built_in(fashion, monkeypatch):
+    monkeypatch.setattr(data, "_LOADERS", dict(data._LOADERS))
+    x, y = fashion
+    seen = []
+
+    def my_loader(seed=0):
+        seen.append(seed)
+        return x[:500], y[:500], x[500:], y[500:]
+
+    data.register_dataset("my_fashion", my_loader)
+    assert "my_fashion" in data.names()
+    raw = data.load_arrays("my_fashion", seed=4)
+    assert seen == [4] and raw.class_names == () and raw.source == "registered dataset my_fashion"
+    loaded = data.as_data("my_fashion", validation_split=0.2)
+    assert loaded.info.class_names == ("0", "1", "2") and loaded.info.num_test == 100
+    with pytest.raises(recipes.ConfigError, match="'my_fashion' is registered already"):
+        data.register_dataset("my_fashion", my_loader)
+    data.register_dataset("broken", lambda: {"x": x})
+    with pytest.raises(recipes.ConfigError, match=r"must return a RawData or \(x_train, y_train, x_test, y_test\)"):
+        data.load_arrays("broken")
+
+
+@pytest.mark.e2e
+def test_a_registered_dataset_trains_a_recipe(fashion, monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "_LOADERS", dict(data._LOADERS))
+    x, y = fashion
+    data.register_dataset("three_items", lambda: data.RawData(x[:500], y[:500], x[500:], y[500:],
+                                                              class_names=tuple(CLASSES.values()), value_range=255.0))
+    result = recipes.run("fashion_mnist_linear", dataset="three_items", epochs=2, work_dir=tmp_path, verbose=0,
+                         export_dir=tmp_path / "models")
+    assert result.test_metrics["accuracy"] > 0.6 and result.class_names == tuple(CLASSES.values())
+    assert json.loads((result.export_path / "metadata.json").read_text())["class_names"] == list(CLASSES.values())
+
+
+def test_tfds_names_load_through_tensorflow_datasets(fashion, monkeypatch):
+    import sys
+    import types
+
+    x, y = fashion
+    calls = []
+
+    class Label:
+        names = list(CLASSES.values())
+
+    class Image:
+        shape = (28, 28, 1)
+
+    def load(name, *, as_supervised, with_info, download):
+        calls.append((name, as_supervised, download))
+        info = types.SimpleNamespace(features={"image": Image(), "label": Label()}, supervised_keys=("image", "label"))
+        return {"train": tf.data.Dataset.from_tensor_slices((x[:500], y[:500])),
+                "test": tf.data.Dataset.from_tensor_slices((x[500:], y[500:]))}, info
+
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", types.SimpleNamespace(load=load))
+    monkeypatch.delenv("KERAS_RECIPES_OFFLINE", raising=False)
+    loaded = data.as_data("tfds:my_items", batch_size=50, validation_split=0.2)
+    assert calls == [("my_items", True, True)]
+    assert loaded.info.class_names == tuple(CLASSES.values()) and loaded.info.input_name == "pixels"
+    assert loaded.info.value_range == 255.0 and loaded.info.num_test == 100
+    assert loaded.info.num_train + loaded.info.num_validation == 500
+
+    def offline(name, **_):
+        raise RuntimeError(f"Dataset {name} not found locally")
+
+    monkeypatch.setitem(sys.modules, "tensorflow_datasets", types.SimpleNamespace(load=offline))
+    with pytest.raises(DatasetNotFoundError, match=r"tensorflow-datasets could not load 'nothing' \(RuntimeError"):
+        data.as_data("tfds:nothing")
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("form", ["numpy (train, validation, test)", "tf.data batched", "PyDataset"])
+def test_every_form_runs_a_recipe_exports_serves_and_predicts(form, fashion, tmp_path):
+    import subprocess
+    import sys
+
+    from recipes.serve import Client
+
+    from harness import Server
+
+    x, y = fashion
+    result = recipes.run("fashion_mnist_linear", data=_forms(x, y)[form], epochs=2, work_dir=tmp_path / "runs",
+                         export_dir=tmp_path / "models", export_name="mine", verbose=0)
+    assert result.history["loss"][-1] < result.history["loss"][0]
+    serve = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
+    expected = result.model.predict(x[:2].astype("float32"), verbose=0)
+    np.testing.assert_allclose(serve(inputs=tf.constant(x[:2], tf.float32))["probabilities"].numpy(), expected,
+                               rtol=1e-4, atol=1e-6)
+    with Server(tmp_path / "models") as server:
+        answer = Client(server.url).predict("mine", x[:2].astype("float32").tolist())
+    np.testing.assert_allclose(answer, expected, rtol=1e-4, atol=1e-6)
+    example = tmp_path / "one.npy"
+    np.save(example, x[0])
+    predicted = subprocess.run([sys.executable, "-m", "recipes.cli", "predict", str(result.export_path), str(example)],
+                               capture_output=True, text=True, timeout=300)
+    assert predicted.returncode == 0 and predicted.stdout.startswith(f"{example}: "), predicted.stderr

@@ -85,13 +85,17 @@ def test_tabular_recipe_on_a_csv_learns_exports_and_serves_by_column_name(patien
 
 
 @pytest.mark.e2e
-def test_predict_reads_csv_rows_by_column_name(trained, tmp_path, capsys):
+def test_predict_and_evaluate_read_csv_rows_by_column_name(trained, patients, tmp_path, capsys):
     result, _ = trained
     rows = _write_csv(tmp_path / "new.csv", ["city", "age", "income (EUR)"], [["Oslo", "70", "90000"],
                                                                              ["Lyon", "25", "12000"]])
     assert main(["predict", str(result.export_path), str(rows)]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0].startswith(f"{rows} row 1: sick ") and lines[1].startswith(f"{rows} row 2: well ")
+    assert main(["evaluate", str(result.export_path), "--data", str(patients)]) == 0
+    shown = capsys.readouterr().out
+    accuracy = float(shown.split("accuracy ")[1].split(",")[0])
+    assert "all (600 examples)" in shown and accuracy > 0.8
 
 
 @pytest.mark.e2e
