@@ -67,7 +67,9 @@ def is_native(source) -> bool:
 # --- telling the forms apart --------------------------------------------------------------------
 
 def _is_array(value) -> bool:
-    return isinstance(value, np.ndarray) or type(value).__name__ in ("EagerTensor", "Tensor") or (
+    import tensorflow as tf
+
+    return isinstance(value, np.ndarray) or tf.is_tensor(value) or (
         isinstance(value, list) and not any(_is_stream(v) or isinstance(v, tuple) for v in value))
 
 
@@ -285,7 +287,7 @@ def _carve(stream, validation_split: float, seed: int):
     if isinstance(stream, keras.utils.PyDataset):
         order = np.random.default_rng(seed).permutation(len(stream))
         count = max(1, int(round(len(stream) * validation_split)))
-        return BatchSubset(stream, np.sort(order[count:])), BatchSubset(stream, np.sort(order[:count]))
+        return batch_subset(stream, np.sort(order[count:])), batch_subset(stream, np.sort(order[:count]))
 
     def held_out(index, *_):
         draw = tf.random.stateless_uniform((), seed=tf.stack([tf.constant(seed, tf.int64), index]))
@@ -297,24 +299,18 @@ def _carve(stream, validation_split: float, seed: int):
     return train, validation
 
 
-class BatchSubset:
-    """Some of a ``PyDataset``'s batches, by index (a validation split carved from it)."""
+def batch_subset(dataset, indices):
+    """A ``PyDataset`` of some of ``dataset``'s batches, by index (a validation split carved from it)."""
+    import keras
 
-    def __new__(cls, dataset, indices):
-        import keras
+    class BatchSubset(keras.utils.PyDataset):
+        def __len__(self):
+            return len(indices)
 
-        class _Subset(keras.utils.PyDataset):
-            def __init__(self):
-                super().__init__()
-                self.dataset, self.indices = dataset, list(indices)
+        def __getitem__(self, index):
+            return dataset[indices[index]]
 
-            def __len__(self):
-                return len(self.indices)
-
-            def __getitem__(self, index):
-                return self.dataset[self.indices[index]]
-
-        return _Subset()
+    return BatchSubset()
 
 
 @dataclass
