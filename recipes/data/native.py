@@ -24,6 +24,7 @@ from recipes.errors import InputError
 log = logging.getLogger("keras_recipes")
 
 SPLITS = ("train", "validation", "test")
+SHUFFLE_BUFFER = 10_000  # examples, for a dataset of single examples that this module batches
 
 
 @dataclass(frozen=True)
@@ -205,11 +206,19 @@ def _from_streams(parts, *, name, batch_size, validation_split, seed, class_name
     class_names = class_names or getattr(streams["train"], "class_names", None)
     for split, stream in streams.items():
         _check_elements(split, stream)
-    streams = {split: _batched(stream, batch_size, batched) for split, stream in streams.items()}
+    unbatched = {split for split, stream in streams.items() if not _is_batched(stream, batched)}
     if "validation" not in streams and validation_split:
-        log.info("%s: no validation data given; about %.0f%% of the training batches are held out for it "
-                 "(chosen by seed %d)", name, 100 * validation_split, seed)
+        log.info("%s: no validation data given; about %.0f%% of the training %s are held out for it "
+                 "(chosen by seed %d)", name, 100 * validation_split,
+                 "examples" if "train" in unbatched else "batches", seed)
         streams["train"], streams["validation"] = _carve(streams["train"], validation_split, seed)
+        if "train" in unbatched:
+            unbatched.add("validation")
+    # Examples given one by one are shuffled (after the split is carved) and batched here, as the
+    # numpy path does; batches given are used as they come.
+    streams = {split: (stream.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True) if split == "train"
+                       else stream).batch(batch_size) if split in unbatched else stream
+               for split, stream in streams.items()}
     scans = {split: _scan(split, stream) for split, stream in streams.items()}
     labels = _merged_labels(scans.values(), class_names)
     if labels.class_names and any(scan.string_labels for scan in scans.values()):
@@ -266,21 +275,22 @@ def _structure(element) -> str:
     return type(element).__name__
 
 
-def _batched(stream, batch_size, batched):
+def _is_batched(stream, batched: bool | None) -> bool:
+    """Whether ``stream`` yields batches: a PyDataset always does; a dataset does when ``batched``
+    says so, or (``batched=None``) when it was made by ``.batch`` or its first dimension is open."""
     import tensorflow as tf
 
     if not isinstance(stream, tf.data.Dataset):
-        return stream  # a PyDataset yields batches
-    if batched is None:
-        x_spec = stream.element_spec[0]
-        first = next(iter(tf.nest.flatten(x_spec)))
-        batched = hasattr(stream, "_batch_size") or (first.shape.rank and first.shape[0] is None)
-    return stream if batched else stream.batch(batch_size)
+        return True
+    if batched is not None:
+        return batched
+    first = next(iter(tf.nest.flatten(stream.element_spec[0])))
+    return hasattr(stream, "_batch_size") or bool(first.shape.rank and first.shape[0] is None)
 
 
 def _carve(stream, validation_split: float, seed: int):
-    """Split a stream's elements (batches) by a seeded draw per index: the same split every epoch
-    and every run, whatever its length, without a shuffle buffer."""
+    """Split a stream's elements (examples or batches) by a seeded draw per index: the same split
+    every epoch and every run, whatever its length, without a shuffle buffer."""
     import keras
     import tensorflow as tf
 

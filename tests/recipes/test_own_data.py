@@ -336,3 +336,18 @@ def test_every_form_runs_a_recipe_exports_serves_and_predicts(form, fashion, tmp
     predicted = subprocess.run([sys.executable, "-m", "recipes.cli", "predict", str(result.export_path), str(example)],
                                capture_output=True, text=True, timeout=300)
     assert predicted.returncode == 0 and predicted.stdout.startswith(f"{example}: "), predicted.stderr
+
+
+def test_examples_given_one_by_one_are_carved_before_they_are_shuffled():
+    ids = np.arange(1000)
+    loaded = data.from_native(tf.data.Dataset.from_tensor_slices((ids.astype("float32")[:, None], ids % 2)),
+                              batch_size=64, validation_split=0.2, seed=5)
+
+    def seen(stream):
+        return np.concatenate([batch[0][:, 0] for batch in stream.as_numpy_iterator()]).astype(int)
+
+    first_train, second_train = seen(loaded.train), seen(loaded.train)
+    validation = seen(loaded.validation)
+    assert set(first_train) == set(second_train) and not np.array_equal(first_train, second_train)  # reshuffled
+    assert not set(first_train) & set(validation) and len(first_train) + len(validation) == 1000
+    assert np.array_equal(validation, seen(loaded.validation)) and 120 < len(validation) < 280
