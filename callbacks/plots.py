@@ -104,10 +104,11 @@ def plot_decision_boundary(predict, x, y, path, *, title="Decision boundary", re
 class TrainingCurves(keras.callbacks.Callback):
     """Draws the training curves PNG as training goes, so a crash keeps the picture so far.
 
-    The per-epoch logs are written to a JSON file beside the PNG after every epoch, so a run
-    resumed by ``BackupAndRestore`` draws its whole history, not just the epochs after the
-    restart. Drawing takes a few hundred milliseconds, so the PNG is redrawn at most every
-    ``min_seconds`` (and always when training ends), not after every one of many short epochs.
+    The per-epoch logs are also written to a JSON file beside the PNG. A run resumed from a
+    ``RunBackup`` gets the earlier epochs back through ``set_state``, so it draws the whole
+    history, not just the epochs after the restart. Drawing takes a few hundred milliseconds, so
+    the PNG is redrawn at most every ``min_seconds`` (and always when training ends), not after
+    every one of many short epochs.
     """
 
     def __init__(self, path, min_seconds: float = 10.0):
@@ -120,15 +121,23 @@ class TrainingCurves(keras.callbacks.Callback):
         self._last_draw: float | None = None
         self._drawn = True
 
+    def get_state(self) -> dict:
+        return {str(epoch): row for epoch, row in self.rows.items()}
+
+    def set_state(self, state: dict) -> None:
+        self.rows = {int(epoch): row for epoch, row in state.items()}
+        self._drawn = not self.rows
+
     def on_train_begin(self, logs=None):
-        if self.log_path.exists():
-            self.rows = {int(k): v for k, v in json.loads(self.log_path.read_text()).items()}
+        self.rows, self._drawn = {}, True
 
     def on_epoch_end(self, epoch, logs=None):
         self.rows = {e: row for e, row in self.rows.items() if e < epoch}
         self.rows[epoch] = {k: float(v) for k, v in (logs or {}).items()}
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.log_path.write_text(json.dumps(self.rows))
+        staged = self.log_path.with_name(f".{self.log_path.name}.partial")
+        staged.write_text(json.dumps(self.rows))
+        staged.replace(self.log_path)
         self._drawn = False
         if self._last_draw is None or time.monotonic() - self._last_draw >= self.min_seconds:
             self._draw()

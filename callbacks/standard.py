@@ -6,6 +6,7 @@ from pathlib import Path
 
 import keras
 
+from callbacks.backup import RunBackup
 from callbacks.defaults import EARLY_STOPPING
 from callbacks.plots import TrainingCurves
 from callbacks.samples import GeneratedSamples
@@ -30,9 +31,39 @@ def _checkpoint(run_dir: Path, monitor="val_loss", **options):
     return keras.callbacks.ModelCheckpoint(path, monitor=monitor, save_best_only=True, **options)
 
 
+class EpochLog(keras.callbacks.CSVLogger):
+    """``CSVLogger`` that a resumed run continues: it keeps the rows of the epochs the backup
+    restored (``set_state``) and drops any written after them, so each epoch has one row. A run
+    that does not resume starts the file afresh."""
+
+    def __init__(self, filename, **options):
+        super().__init__(str(filename), append=True, **options)
+        self.epochs_kept = 0
+        self._opened = False
+
+    def get_state(self) -> dict:
+        return {"epochs_kept": self.epochs_kept}
+
+    def set_state(self, state: dict) -> None:
+        self.epochs_kept = int(state["epochs_kept"])
+
+    def on_train_begin(self, logs=None):
+        self.epochs_kept, self._opened = 0, False  # the file is opened at the first epoch, once set_state had its say
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self._opened:
+            path = Path(self.filename)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+            path.write_text("".join(lines[:1 + self.epochs_kept]) if self.epochs_kept else "")
+            super().on_train_begin()
+            self._opened = True
+        super().on_epoch_end(epoch, logs)
+        self.epochs_kept = epoch + 1
+
+
 def _csv_log(run_dir: Path, **options):
-    resuming = (run_dir / "backup").exists()
-    return keras.callbacks.CSVLogger(run_dir / "training_log.csv", append=resuming, **options)
+    return EpochLog(run_dir / "training_log.csv", **options)
 
 
 # Order matters: the learning-rate logger must write into the logs before the loggers read them.
@@ -41,7 +72,7 @@ FACTORIES = {
     "terminate_on_nan": lambda run_dir, **o: keras.callbacks.TerminateOnNaN(**o),
     "early_stopping": _early_stopping,
     "checkpoint": _checkpoint,
-    "backup": lambda run_dir, **o: keras.callbacks.BackupAndRestore(str(run_dir / "backup"), **o),
+    "backup": lambda run_dir, **o: RunBackup(run_dir / "backup", **o),
     "csv_log": _csv_log,
     "tensorboard": lambda run_dir, **o: keras.callbacks.TensorBoard(str(run_dir / "tensorboard"), **o),
     "training_curves": lambda run_dir, **o: TrainingCurves(run_dir / "plots" / "training_curves.png", **o),
@@ -60,3 +91,11 @@ def build_callbacks(spec: dict[str, dict | None], run_dir) -> list[keras.callbac
     run_dir.mkdir(parents=True, exist_ok=True)
     return [FACTORIES[name](run_dir, **(spec[name] or {}))
             for name in FACTORIES if name in spec and spec[name] is not None]
+
+
+def with_backup_last(callbacks) -> list[keras.callbacks.Callback]:
+    """``callbacks`` with the ``RunBackup`` among them moved to the end and tracking all the others:
+    it must save their state after they have seen an epoch, and restore it after they reset."""
+    backups = [callback for callback in callbacks if isinstance(callback, RunBackup)]
+    others = [callback for callback in callbacks if not isinstance(callback, RunBackup)]
+    return others + [backup.track(others) for backup in backups]

@@ -24,6 +24,7 @@ from recipes.errors import (  # noqa: E402
     ConfigError,
     CorruptDatasetError,
     DatasetNotFoundError,
+    ExportFailedError,
     InputError,
     RecipeError,
     TuningError,
@@ -38,6 +39,7 @@ _LAZY = {
     "names": ("recipes.catalog", "names"),
     "with_overrides": ("recipes.catalog", "with_overrides"),
     "run": ("recipes.catalog._runner", "run"),
+    "finish": ("recipes.catalog._runner", "finish"),
     "classifier_for": ("recipes.tasks.classification", "classifier_for"),
     "compile_and_fit": ("recipes.training", "compile_and_fit"),
     "compile_model": ("recipes.training", "compile_model"),
@@ -69,6 +71,7 @@ def __dir__():
 
 
 __all__ = [
-    "ConfigError", "CorruptDatasetError", "DatasetNotFoundError", "InputError", "RecipeError", "TuningError",
+    "ConfigError", "CorruptDatasetError", "DatasetNotFoundError", "ExportFailedError", "InputError", "RecipeError",
+    "TuningError",
     "UnknownNameError", *_LAZY,
 ]

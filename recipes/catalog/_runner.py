@@ -3,17 +3,21 @@ the task's data -> architecture builder -> ``compile_and_fit`` -> ``export``."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import os
 import re
+import uuid
 from pathlib import Path
 
 import keras
 
-from recipes import tasks
+from recipes import saved_models, tasks
 from recipes.catalog._recipe import Recipe, get, with_overrides
-from recipes.training import Result, compile_and_fit
+from recipes.errors import ConfigError, ExportFailedError
+from recipes.training import Result, compile_and_fit, discard_backup
 
 log = logging.getLogger("keras_recipes")
 
@@ -35,16 +39,21 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
     ``color_mode`` say otherwise; ``bad_files="skip"`` leaves unreadable images out. The export is
     then named ``<recipe>_<data name>`` unless ``export_name`` is given.
 
-    Checkpoints, logs and plots go to ``<work_dir>/<name>/<config hash>/``: running the same
-    config again after a crash resumes from the last completed epoch. ``extra_metadata`` is added
-    to the exported ``metadata.json`` and ``result.json``.
+    Checkpoints, logs and plots go to ``<work_dir>/<name>/<config hash>/``. The run's state is
+    kept there until the run has finished, export included: running the same call again after a
+    crash resumes from the last completed epoch, or, when training had ended, goes straight on to
+    the evaluation and the export, and never publishes a second version for the same run. The run
+    folder and the export folder are checked for writing before any training. An export that fails
+    later (a full disk) raises ``ExportFailedError``; the trained state stays in the run folder,
+    and ``finish(run_dir)`` (``keras-recipes export RUN_DIR``) retries it. ``extra_metadata`` is
+    added to the exported ``metadata.json`` and ``result.json``.
     """
     recipe = name if isinstance(name, Recipe) else get(name)
     recipe = with_overrides(recipe, overrides)
     keras.utils.set_random_seed(recipe.seed)
 
     task = tasks.get(recipe.task)
-    own_data = data is not None
+    own_data, data_source = data is not None, data
     if not own_data:
         data = task.load(recipe, data_dir=data_dir, download=download)
     else:
@@ -57,12 +66,28 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
     run_dir = Path(work_dir) / recipe.name / _fingerprint(recipe, info, own_data=own_data)
     log.info("%s: %s, %s parameters; run folder %s", recipe.name, recipe.architecture,
              f"{model.count_params():,}", run_dir)
+    if export and export_name is None:
+        export_name = _safe_name(f"{recipe.name}_{info.name}") if own_data else recipe.name
+    model_bytes = 4 * model.count_params()
+    saved_models.ensure_writable(run_dir, what="run folder", change="choose another with --work-dir (work_dir=...)",
+                                 needs_bytes=3 * model_bytes)
+    if export:
+        saved_models.ensure_writable(Path(export_dir) / export_name, what="export folder",
+                                     change="choose another with --export-dir (export_dir=...)",
+                                     needs_bytes=2 * model_bytes)
+    run_id = _start_or_resume(run_dir, recipe, {
+        "data": os.fspath(data_source) if isinstance(data_source, (str, os.PathLike)) else None,
+        "data_in_memory": own_data and not isinstance(data_source, (str, os.PathLike)),
+        "target": target, "image_size": list(image_size) if image_size else None, "color_mode": color_mode,
+        "bad_files": bad_files, "data_dir": os.fspath(data_dir) if data_dir else None, "download": download,
+        "export_dir": os.fspath(export_dir), "export": export, "export_name": export_name,
+        "work_dir": os.fspath(work_dir)})
 
     result = compile_and_fit(
         model, data, optimizer=recipe.optimizer, learning_rate=recipe.learning_rate,
         schedule=recipe.schedule, weight_decay=recipe.weight_decay, optimizer_options=recipe.optimizer_options,
         loss=recipe.loss, metrics=recipe.metrics, epochs=recipe.epochs, callbacks=recipe.callbacks,
-        extra_callbacks=extra_callbacks, run_dir=run_dir, verbose=verbose,
+        extra_callbacks=extra_callbacks, run_dir=run_dir, verbose=verbose, keep_backup=True,
     )
     result.recipe = recipe
 
@@ -87,15 +112,79 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
         **(extra_metadata or {}),
     }
     if export:
-        if export_name is None:
-            export_name = _safe_name(f"{recipe.name}_{info.name}") if own_data else recipe.name
-        result.export_path = task.export(recipe, model, data, export_dir=export_dir, metadata=summary,
-                                         name=export_name)
-        log.info("%s: exported to %s", recipe.name, result.export_path)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "result.json").write_text(json.dumps(
+        result.export_path = _export_once(task, recipe, model, data, run_dir, run_id, export_dir=export_dir,
+                                          name=export_name, metadata=summary)
+    _write_atomically(run_dir / "result.json", json.dumps(
         {**summary, "export_path": str(result.export_path) if result.export_path else None}, indent=2, default=str))
+    discard_backup(run_dir)  # the run has finished: a new call trains afresh
     return result
+
+
+def finish(run_dir) -> Result:
+    """Finish a run that stopped after training, such as one whose export failed on a full disk:
+    the same ``run`` call again, read from ``<run_dir>/backup/run.json``. It skips training,
+    evaluates and exports."""
+    state_path = Path(run_dir) / "backup" / RUN_STATE
+    try:
+        state = json.loads(state_path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ConfigError(f"{run_dir} holds no unfinished run ({state_path} is missing or unreadable); "
+                          "a finished run has nothing left to export: run the recipe again") from error
+    call = state["call"]
+    if call.pop("data_in_memory"):
+        raise ConfigError(f"{run_dir} trained on data given in memory, which the run folder does not keep; "
+                          "call recipes.run(...) again with the same arguments and data: it skips training")
+    recipe = Recipe(**state["recipe"])
+    call["export"] = True
+    return run(recipe, **call)
+
+
+RUN_STATE = "run.json"
+
+
+def _start_or_resume(run_dir: Path, recipe: Recipe, call: dict) -> str:
+    """The id of the run in ``run_dir``: the unfinished run's, or a new one recorded with the call
+    that started it (for ``finish``)."""
+    state_path = run_dir / "backup" / RUN_STATE
+    try:
+        return json.loads(state_path.read_text())["run_id"]
+    except (OSError, KeyError, json.JSONDecodeError):
+        pass
+    run_id = uuid.uuid4().hex
+    state_path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomically(state_path, json.dumps({"run_id": run_id, "recipe": dataclasses.asdict(recipe), "call": call},
+                                             indent=2, default=str))
+    return run_id
+
+
+def _export_once(task, recipe, model, data, run_dir: Path, run_id: str, *, export_dir, name: str,
+                 metadata: dict) -> Path:
+    """Export unless this run already did before it was killed."""
+    published = saved_models.version_for_run(Path(export_dir) / name, run_id)
+    if published is not None:
+        log.info("%s: already exported by this run before it stopped: %s", recipe.name, published)
+        return published
+    log.info("%s: exporting to %s", recipe.name, Path(export_dir) / name)
+    try:
+        path = task.export(recipe, model, data, export_dir=export_dir, metadata={**metadata, "run_id": run_id},
+                           name=name)
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error).splitlines()[0]
+        raise ExportFailedError(f"export to {Path(export_dir) / name} failed ({reason}); the trained model is kept "
+                                f"in {run_dir}: once there is room, retry with `keras-recipes export {run_dir}`"
+                                ) from error
+    log.info("%s: exported to %s", recipe.name, path)
+    return path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    with open(partial, "w") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+    partial.replace(path)
 
 
 def _fingerprint(recipe: Recipe, info, *, own_data: bool) -> str:

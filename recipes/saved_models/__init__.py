@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from recipes.errors import ConfigError
-from recipes.saved_models._staging import versions
+from recipes.saved_models._staging import ensure_writable, remove_stale_staging, versions
 from recipes.saved_models.onnx_model import ONNX_FOLDER, write_onnx
 from recipes.saved_models.tf_saved_model import SIGNATURE, write_saved_model
 
@@ -74,6 +74,15 @@ def read_metadata(version_dir) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def version_for_run(model_dir, run_id: str) -> Path | None:
+    """The version under ``model_dir`` that the run ``run_id`` exported (its ``metadata.json``
+    says so), or None: a run killed after its export does not publish a second version."""
+    for version in reversed(versions(model_dir)):
+        if read_metadata(Path(model_dir) / str(version)).get("run_id") == run_id:
+            return Path(model_dir) / str(version)
+    return None
+
+
 def load(version_dir):
     """``(serving_function, metadata)`` for an exported version folder (or a model folder, whose
     newest version is used)."""
@@ -92,4 +101,5 @@ def load(version_dir):
     return loaded.signatures[SIGNATURE], read_metadata(version_dir)
 
 
-__all__ = ["FORMATS", "ONNX_FOLDER", "SIGNATURE", "export", "load", "read_metadata", "versions"]
+__all__ = ["FORMATS", "ONNX_FOLDER", "SIGNATURE", "ensure_writable", "export", "load", "read_metadata",
+           "remove_stale_staging", "version_for_run", "versions"]

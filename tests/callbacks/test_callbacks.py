@@ -12,7 +12,7 @@ from callbacks import plots
 def test_build_callbacks_by_name_in_working_order(tmp_path):
     built = callbacks.build_callbacks({"csv_log": {}, "learning_rate_log": {}, "tensorboard": None,
                                        "early_stopping": {"patience": 2}}, tmp_path)
-    assert [type(c).__name__ for c in built] == ["LearningRateLogger", "EarlyStopping", "CSVLogger"]
+    assert [type(c).__name__ for c in built] == ["LearningRateLogger", "EarlyStopping", "EpochLog"]
     assert built[1].patience == 2 and built[1].restore_best_weights is True
 
 
@@ -38,8 +38,10 @@ def test_training_curves_survive_a_resume(tmp_path):
     curves.on_train_begin()
     for epoch in range(3):
         curves.on_epoch_end(epoch, {"loss": 1.0 / (epoch + 1), "val_loss": 1.2 / (epoch + 1)})
+    saved = curves.get_state()
     resumed = callbacks.TrainingCurves(tmp_path / "curves.png")
     resumed.on_train_begin()
+    resumed.set_state(saved)  # what RunBackup does after every callback's on_train_begin
     resumed.on_epoch_end(2, {"loss": 0.3, "val_loss": 0.4})
     rows = json.loads((tmp_path / "curves.json").read_text())
     assert sorted(rows) == ["0", "1", "2"] and rows["2"]["loss"] == 0.3

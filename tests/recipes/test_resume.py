@@ -44,4 +44,4 @@ def test_killed_run_resumes_from_its_last_epoch(fashion_mnist_dir, tmp_path):
     assert epochs_started[-1] == 4
     rows = list(csv.DictReader(log_path.open()))
     assert [int(row["epoch"]) for row in rows] == [0, 1, 2, 3]
-    assert not (log_path.parent / "backup").exists(), "the backup is removed once training completes"
+    assert not (log_path.parent / "backup").exists(), "the backup is removed once the run has finished"
