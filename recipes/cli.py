@@ -87,8 +87,8 @@ def cmd_tune(args) -> int:
                    objective=args.objective, directory=args.directory, overwrite=args.overwrite,
                    fixed=dict(catalog.parse_assignment(item) for item in args.fix),
                    max_model_size=args.max_model_size, trials_per_process=args.trials_per_process,
-                   export=not args.no_export, export_dir=args.export_dir,
-                   data_dir=args.data_dir, **user_data_options(args), **overrides)
+                   export=not args.no_export, export_dir=args.export_dir, export_name=args.export_as,
+                   seed=args.seed, data_dir=args.data_dir, **user_data_options(args), **overrides)
     catalog.with_overrides(catalog.get(args.name), overrides)  # fail fast on a bad name or setting
     from recipes import tuning
 
@@ -206,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--data-dir", help="folder holding the recipe's own dataset files")
     tune.add_argument("--export-dir", default="saved_models", help="export root (default: saved_models)")
     tune.add_argument("--no-export", action="store_true", help="search and retrain only")
+    tune.add_argument("--export-as", metavar="NAME",
+                      help="export the winner under this name (default: <recipe>_tuned, so the served <recipe> stays)")
+    tune.add_argument("--seed", type=int, help="the search's seed: the tuner's draws and every trial (default: the recipe's)")
     tune.set_defaults(handler=cmd_tune)
 
     serve = commands.add_parser("serve", allow_abbrev=False, parents=[common], help="serve exported models over TF Serving's REST API")

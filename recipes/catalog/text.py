@@ -3,7 +3,11 @@ language model, and an encoder-decoder that answers addition questions."""
 
 from callbacks.defaults import DEFAULT
 from recipes.catalog._recipe import Recipe, register_recipe
-from recipes.tasks.options import LanguageModelOptions, Seq2SeqOptions, TextClassificationOptions
+from recipes.tasks.options import (
+    LanguageModelOptions,
+    Seq2SeqOptions,
+    TextClassificationOptions,
+)
 
 # encoder -> (its options, the test accuracy measured by benchmarks/recipe_results.py, rounded down)
 MR_ENCODERS = {
@@ -38,7 +42,7 @@ register_recipe(Recipe(
     description="Character-level LSTM language model on Tiny Shakespeare; exports a text generator.",
     expected={"nats_per_char": 1.60},
     architecture_kwargs={"cell": "lstm", "units": 512, "depth": 1, "embedding_dim": 64, "dropout": 0.2},
-    task_options=LanguageModelOptions(sequence_length=100, validation_fraction=0.1),
+    task_options=LanguageModelOptions(sequence_length=100, validation_fraction=0.1, test_fraction=0.1),
     learning_rate=2e-3,
     schedule="cosine",
     batch_size=64,

@@ -20,7 +20,7 @@ import tensorflow as tf
 import architectures
 from recipes import data as datasets
 from recipes.data.text import load_tiny_shakespeare
-from recipes.errors import InputError
+from recipes.errors import ConfigError, InputError
 from recipes.saved_models import export as export_model
 from recipes.tasks import Task, register_task
 from recipes.tasks._strings import fixed_lookup
@@ -116,6 +116,13 @@ def generate_text(model: keras.Model, vocabulary, prompt: str = "", length: int 
     return output["generated_text"][0].numpy().decode("utf-8")
 
 
+def corpus_cuts(length: int, validation_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """``(train_end, validation_end)``: train is ``[0, train_end)``, validation up to
+    ``validation_end``, and the test part the rest, the corpus's end."""
+    validation_end = length - round(length * test_fraction)
+    return validation_end - round(length * validation_fraction), validation_end
+
+
 @dataclass
 class CorpusData(datasets.Data):
     """The corpus's windows, and the characters its ids stand for (id 2 is ``vocabulary[0]``)."""
@@ -125,11 +132,13 @@ class CorpusData(datasets.Data):
 
 @register_task
 class LanguageModel(Task):
-    """Next-character prediction on one corpus with a contiguous train/validation split.
+    """Next-character prediction on one corpus cut into three contiguous parts: train |
+    validation | test, the test part at the corpus's end.
 
-    Options (``LanguageModelOptions``): the characters per training window and the fraction of the
-    corpus held out at its end. The test split *is* that held-out tail: ``test_metrics["loss"]``
-    is the validation loss in nats per character.
+    Options (``LanguageModelOptions``): the characters per training window and the fractions of
+    the corpus in the validation and test parts. Each part is windowed on its own, so no window
+    straddles a cut. Early stopping and the best checkpoint select on validation; the test part
+    is measured once, after training: ``test_metrics["loss"]`` is its loss in nats per character.
     """
 
     name = "language_model"
@@ -139,26 +148,30 @@ class LanguageModel(Task):
         text, source = load_tiny_shakespeare(data_dir, download)
         vocabulary = sorted(set(text))
         ids = char_lookup(vocabulary)(tf.strings.unicode_split(text, "UTF-8")).numpy().astype(np.int32)
-        boundary = int(len(ids) * (1 - options.validation_fraction))
+        cuts = corpus_cuts(len(ids), options.validation_fraction, options.test_fraction)
         length = options.sequence_length
 
         def windows(part, limit):
             count = (len(part) - 1) // length
+            if count < 1:
+                raise ConfigError(f"{recipe.name}: a part of {len(part)} characters holds no window of "
+                                  f"{length} + 1; use a longer corpus, shorter windows or larger fractions")
             x = part[:count * length].reshape(count, length)
             y = part[1:count * length + 1].reshape(count, length)
             return x[:limit], y[:limit]
 
-        arrays = {"train": windows(ids[:boundary], recipe.train_limit),
-                  "validation": windows(ids[boundary:], recipe.test_limit)}
-        arrays["test"] = arrays["validation"]
+        arrays = {"train": windows(ids[:cuts[0]], recipe.train_limit),
+                  "validation": windows(ids[cuts[0]:cuts[1]], recipe.test_limit),
+                  "test": windows(ids[cuts[1]:], recipe.test_limit)}
         info = datasets.DatasetInfo(
             name=recipe.dataset, input_shape=(None,), num_classes=len(vocabulary) + 2,
             class_names=tuple(vocabulary), input_name="token_ids", value_range=None, source=source,
             num_train=len(arrays["train"][0]), num_validation=len(arrays["validation"][0]),
             num_test=len(arrays["test"][0]))
-        validation = datasets.batched(*arrays["validation"], recipe.batch_size)
         return CorpusData(train=datasets.batched(*arrays["train"], recipe.batch_size, shuffle_seed=recipe.seed),
-                          validation=validation, test=validation, info=info, arrays=arrays, vocabulary=vocabulary)
+                          validation=datasets.batched(*arrays["validation"], recipe.batch_size),
+                          test=datasets.batched(*arrays["test"], recipe.batch_size),
+                          info=info, arrays=arrays, vocabulary=vocabulary)
 
     def build(self, recipe, data):
         return architectures.build(recipe.architecture, input_shape=(None,), num_classes=data.info.num_classes,

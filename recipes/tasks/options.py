@@ -49,8 +49,22 @@ class TextClassificationOptions:
 @task_options("language_model")
 @dataclass(frozen=True)
 class LanguageModelOptions:
+    """The corpus is cut into three contiguous parts, train | validation | test, in that order;
+    windows never straddle a cut. Early stopping and checkpoints select on validation, so only
+    the test part (the corpus's end) is untouched by training and model selection."""
+
     sequence_length: int = 100  # characters per training window
-    validation_fraction: float = 0.1  # the tail of the corpus held out
+    validation_fraction: float = 0.1  # the part just before the test part, for model selection
+    test_fraction: float = 0.1  # the end of the corpus, measured once after training
+
+    def __post_init__(self):
+        for name in ("validation_fraction", "test_fraction"):
+            if not 0 < getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be above 0 and below 1. Received: {name}={getattr(self, name)}")
+        if self.validation_fraction + self.test_fraction >= 1:
+            raise ConfigError(f"validation_fraction + test_fraction must be below 1 to leave text to train on. "
+                              f"Received: validation_fraction={self.validation_fraction}, "
+                              f"test_fraction={self.test_fraction}")
 
 
 @task_options("seq2seq")

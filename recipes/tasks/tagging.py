@@ -8,6 +8,7 @@ import numpy as np
 import architectures
 from recipes import data as datasets
 from recipes.data.synthetic import TAGGED_SEQUENCES, named
+from recipes.errors import ConfigError
 from recipes.saved_models import export as export_model
 from recipes.tasks import OUTPUT_NAME, Task, register_task
 
@@ -31,6 +32,9 @@ class Tagging(Task):
         options = recipe.task_options
         num_train = min(options.num_train, recipe.train_limit or options.num_train)
         num_test = min(options.num_test, recipe.test_limit or options.num_test)
+        if recipe.seed == TEST_SEED:  # the training draws would start with the test sequences themselves
+            raise ConfigError(f"{recipe.name}: seed {TEST_SEED} draws the test sequences, so training on it "
+                              f"would train on the test split; choose another seed. Received: seed={recipe.seed}")
         x_train, y_train = sequences.generate(num_train, options.length, recipe.seed)
         x_test, y_test = sequences.generate(num_test, options.length, TEST_SEED)
         raw = datasets.RawData(x_train, y_train, x_test, y_test, sequences.class_names, TAGGING_INPUT, None,

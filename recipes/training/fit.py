@@ -74,22 +74,45 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
                     weight_decay: float | None = None, optimizer_options: dict | None = None,
                     loss="sparse_categorical_crossentropy", metrics=("accuracy",), epochs: int = 10,
                     callbacks=None, extra_callbacks=(), run_dir=None, verbose="auto", batch_size: int = 128,
-                    validation_split: float = 0.1, seed: int = 0) -> Result:
+                    validation_split: float = 0.1, seed: int | None = None,
+                    deterministic: bool = False) -> Result:
     """Compile ``model``, fit it on ``data.train`` (validating on ``data.validation``), evaluate on
     ``data.test`` and return a ``Result``.
 
     ``data`` is a ``recipes.data.Data``, or anything ``recipes.data.as_data`` takes: numpy
     ``(x, y)``, a ``tf.data.Dataset``, a ``keras.utils.PyDataset``, a ``(train, validation[,
-    test])`` tuple of them, a dataset name or an image folder. ``batch_size``, ``validation_split``
-    and ``seed`` apply to those (a validation split is carved by seed where none is given).
+    test])`` tuple of them, a dataset name or an image folder. ``batch_size`` and ``validation_split``
+    apply to those (a validation split is carved by ``seed`` where none is given).
     Without a test split, ``test_metrics`` is empty.
 
     ``callbacks`` maps callback names to options (see ``callbacks.FACTORIES``; None: the default
     set, ``callbacks.DEFAULT``); those write under ``run_dir``. ``extra_callbacks`` are your own
     ``keras.callbacks.Callback`` objects.
+
+    ``seed`` seeds what this call runs: ``keras.utils.set_random_seed(seed)`` comes first (Python,
+    NumPy, TensorFlow and Keras's global seed generator, which unseeded random ops drawn during
+    training use), and a validation split is carved with it. None leaves the global random state
+    as the caller set it (``recipes.run`` seeds it with the recipe's seed before building the
+    model) and carves with seed 0. Keras layers and initializers (``Dropout``, the ``Random*``
+    augmentation layers, the initial weights) take their seeds when they are created, so seed
+    before building ``model`` as well.
+
+    ``deterministic=True`` also calls ``tf.config.experimental.enable_op_determinism()``, so two
+    runs with the same seed, data and freshly built model give identical metrics (a test shows
+    it), at some cost in speed, most on a GPU. The switch is process-global and TensorFlow has no
+    public call to undo it: every later TensorFlow op in this process runs deterministically too,
+    and one without a deterministic implementation raises an error. Use it in a process of its
+    own where that matters.
     """
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
+    if deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     if not isinstance(data, Data):
-        data = as_data(data, batch_size=batch_size, validation_split=validation_split, seed=seed)
+        data = as_data(data, batch_size=batch_size, validation_split=validation_split,
+                       seed=0 if seed is None else seed)
     compile_model(model, data, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
                   weight_decay=weight_decay, optimizer_options=optimizer_options, loss=loss, metrics=metrics,
                   epochs=epochs)

@@ -47,13 +47,17 @@ def learning_rate_schedule(name: str, learning_rate: float, *, steps_per_epoch: 
 
 def make_optimizer(name: str, learning_rate=1e-3, *, weight_decay: float | None = None, **options):
     """A Keras optimizer by name (see ``OPTIMIZERS``); ``learning_rate`` may be a schedule and
-    ``options`` are the optimizer class's own arguments, e.g. ``beta_1=0.5`` for Adam."""
+    ``options`` are the optimizer class's own arguments, e.g. ``beta_1=0.5`` for Adam.
+
+    ``weight_decay`` is the decoupled decay every optimizer applies; 0 and None both mean none,
+    for AdamW too (Keras's AdamW would otherwise apply its own default of 0.004).
+    """
     if name not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
     class_name, fixed = OPTIMIZERS[name]
     config = {**fixed, **options, "learning_rate": learning_rate}
-    if weight_decay:
-        config["weight_decay"] = weight_decay
+    if weight_decay or class_name == "AdamW":  # AdamW's own default is 0.004, not none
+        config["weight_decay"] = float(weight_decay or 0.0)
     optimizer_class = getattr(keras.optimizers, class_name)
     try:
         return optimizer_class(**config)

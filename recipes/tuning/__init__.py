@@ -1,7 +1,7 @@
 """keras-tuner searches over the registered builders and the named recipes.
 
     >>> found = recipes.tune("fashion_mnist_cnn", tuner="hyperband", max_epochs=6)
-    >>> found.best_hyperparameters, found.test_metrics, found.export_path
+    >>> found.best_hyperparameters, found.test_metrics, found.export_path   # saved_models/fashion_mnist_cnn_tuned/1
     >>> print(found.table())
 
 A trial is a recipe with some fields replaced: the architecture's search space (declared next to
@@ -9,7 +9,8 @@ its builder, ``architectures.search_space``) gives ``architecture_kwargs``, and
 ``training_space`` (``space``) gives the optimizer, learning rate, batch size, weight decay and
 augmentation strength. Every trial trains through ``compile_model`` and Keras's ``fit``
 (``hypermodel``), like ``recipes.run``, and the winner is retrained by ``recipes.run`` itself on
-train + validation, evaluated on the untouched test split and exported (``search``).
+train + validation, evaluated on the untouched test split and exported (``search``) under a name
+of its own, ``<recipe>_tuned`` (or ``export_name``), so it never replaces the recipe's served model.
 
 Searches live in ``<directory>/<project_name>/``; calling ``tune`` again with ``overwrite=False``
 continues one (a trial cut short by a crash runs again under its own ID). Setting

@@ -15,14 +15,20 @@ import architectures
 from architectures import InputTooSmallError
 from callbacks import build_callbacks
 from recipes import tasks
-from recipes.tasks import UserData
 from recipes.catalog import Recipe
 from recipes.errors import ConfigError
+from recipes.tasks import UserData
 from recipes.training import OPTIMIZERS, compile_model
 from recipes.tuning.space import training_space
 
 TRIAL_CALLBACKS = ("terminate_on_nan", "early_stopping")  # the recipe's, where it has them
 DATA_CACHE_SIZE = 2  # pipelines kept for (batch size, augmentation) combinations
+
+
+def applied_settings(optimizer) -> dict:
+    """What a compiled optimizer really applies, as the trial records keep it."""
+    return {"optimizer_class": type(optimizer).__name__,
+            "applied_weight_decay": float(getattr(optimizer, "weight_decay", None) or 0.0)}
 
 
 class RecipeHyperModel(keras_tuner.HyperModel):
@@ -42,6 +48,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         self.data_dir, self.download, self.user_data = data_dir, download, user_data
         self._data = OrderedDict()
         self._image_classification = None
+        self.applied: dict = {}  # what the running trial's optimizer really applies (tuners record it)
 
     def declare_hyperparameters(self, hp) -> None:
         self.trial_recipe(hp)
@@ -91,6 +98,7 @@ class RecipeHyperModel(keras_tuner.HyperModel):
                       schedule=recipe.schedule, weight_decay=recipe.weight_decay,
                       optimizer_options=recipe.optimizer_options, loss=recipe.loss, metrics=recipe.metrics,
                       epochs=max(1, epochs - initial_epoch))
+        self.applied = applied_settings(model.optimizer)
         spec = {name: recipe.callbacks[name] for name in TRIAL_CALLBACKS if name in recipe.callbacks}
         spec.setdefault("terminate_on_nan", {})
         history = model.fit(data.train, validation_data=data.validation, epochs=epochs, initial_epoch=initial_epoch,

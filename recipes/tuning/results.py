@@ -22,6 +22,9 @@ class TrialRecord:
     worker: str | None = None
     seconds: float | None = None
     rss_mb: float | None = None
+    # the decay the trial's optimizer applied (hyperparameters hold what was drawn); None where
+    # the trial never compiled or was recorded before this was kept
+    applied_weight_decay: float | None = None
 
 
 @dataclass
@@ -65,6 +68,9 @@ class TuneResult:
         for rank, trial in enumerate(self.ranked()[:limit], start=1):
             score = f"{trial.score:.4f}" if trial.score is not None else "-"
             settings = ", ".join(f"{k}={short(v)}" for k, v in trial.hyperparameters.items())
+            drawn = trial.hyperparameters.get("weight_decay")
+            if trial.applied_weight_decay is not None and drawn is not None and trial.applied_weight_decay != drawn:
+                settings += f" (applied weight_decay={short(trial.applied_weight_decay)})"
             note = trial.reason if trial.status != "COMPLETED" else settings
             rows.append((rank, trial.trial_id, trial.status.lower(), score, trial.epochs or "-",
                          trial.worker or "-", note))
@@ -108,7 +114,8 @@ def summarize(search, recipe: Recipe, project_dir: Path) -> TuneResult:
             trial_id=trial_id, status=trial.status, score=trial.score,
             epochs=None if trial.best_step is None or trial.score is None else trial.best_step + 1,
             hyperparameters=searched(trial.hyperparameters.values), reason=failure_reason(trial.message),
-            worker=run.get("worker"), seconds=run.get("seconds"), rss_mb=run.get("rss_mb")))
+            worker=run.get("worker"), seconds=run.get("seconds"), rss_mb=run.get("rss_mb"),
+            applied_weight_decay=run.get("applied_weight_decay")))
     best = oracle.get_best_trials(1)
     objective = oracle.objective
     return TuneResult(recipe, objective.name, objective.direction,
@@ -120,4 +127,4 @@ def worker_trials(project_dir: Path, tuner_id: str) -> list[TrialRecord]:
     path = project_dir / "workers" / f"{tuner_id}.jsonl"
     rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
     return [TrialRecord(r["trial_id"], r["status"], None, None, {}, worker=tuner_id, seconds=r["seconds"],
-                        rss_mb=r["rss_mb"]) for r in rows]
+                        rss_mb=r["rss_mb"], applied_weight_decay=r.get("applied_weight_decay")) for r in rows]

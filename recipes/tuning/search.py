@@ -19,9 +19,9 @@ from keras_tuner.src import config as keras_tuner_config
 from recipes.catalog import Recipe, get, with_overrides
 from recipes.errors import ConfigError, TuningError
 from recipes.tasks import UserData
-from recipes.training import Result
+from recipes.training import Result, make_optimizer
 from recipes.tuning.distributed import distributed_role
-from recipes.tuning.hypermodel import RecipeHyperModel
+from recipes.tuning.hypermodel import RecipeHyperModel, applied_settings
 from recipes.tuning.results import TuneResult, summarize, worker_trials
 from recipes.tuning.tuners import ProcessTrialsSpent, tuner_class
 
@@ -72,13 +72,22 @@ def tune(recipe_name: str | Recipe, *, tuner: str = "hyperband", max_trials: int
          max_epochs: int = 10, objective=None, directory="tuning", project_name: str | None = None,
          overwrite: bool = False, fixed: dict | None = None, max_model_size: int | None = None,
          factor: int = 3, tune_training: bool = True, max_consecutive_failed_trials: int = 3,
-         retrain: bool = True, export: bool = True, export_dir="saved_models", data_dir=None,
+         retrain: bool = True, export: bool = True, export_dir="saved_models", export_name: str | None = None,
+         seed: int | None = None, data_dir=None,
          download: bool = True, extra_callbacks=(), trials_per_process: int | None = None, verbose: int = 0,
          data=None, target: str | None = None, image_size=None, color_mode: str | None = None,
          bad_files: str = "stop",
          **overrides) -> TuneResult:
     """Search hyperparameters for a named recipe, then retrain the best on train + validation,
     evaluate it on the test split and export it.
+
+    The winner is exported under a name of its own, ``<recipe>_tuned`` (on your own data
+    ``<recipe>_<data name>_tuned``), or ``export_name``, never as a new version of the recipe's own
+    model: a search's winner is tested once, and it should not silently become the model a server
+    already serves. To publish it in the recipe's place, pass ``export_name=<recipe>`` yourself.
+
+    ``seed`` is the search's seed: the tuner's draws and every trial's training (set into the
+    recipe, so the retrain uses it too); None keeps the recipe's own ``seed``.
 
     ``tuner``: ``hyperband`` (``max_epochs`` is the most any trial trains; ``max_trials``, if
     given, caps the number of trials, which cuts the bracket schedule short), ``random``,
@@ -109,6 +118,8 @@ def tune(recipe_name: str | Recipe, *, tuner: str = "hyperband", max_trials: int
     if max_epochs < 1:
         raise ConfigError(f"max_epochs must be at least 1, got {max_epochs}")
     recipe = recipe_name if isinstance(recipe_name, Recipe) else get(recipe_name)
+    if seed is not None:
+        overrides = {**overrides, "seed": seed}
     recipe = with_overrides(recipe, overrides)
     role = distributed_role()
     # keras-tuner prints the whole traceback of every failed trial; the summary gives its reason.
@@ -184,7 +195,7 @@ def tune(recipe_name: str | Recipe, *, tuner: str = "hyperband", max_trials: int
              found.ranked()[0].score, found.table())
     if retrain:
         found.result = retrain_best(found, hypermodel, export=export, export_dir=export_dir, data_dir=data_dir,
-                                    download=download, verbose=verbose)
+                                    download=download, verbose=verbose, export_name=export_name)
     return found
 
 
@@ -203,22 +214,35 @@ def _run_in_children(arguments: dict) -> None:
         arguments["overwrite"] = False
 
 
+def tuned_name(recipe_name: str, data_name: str | None = None) -> str:
+    """The name a search's winner is exported under unless told otherwise."""
+    from recipes.catalog._runner import _safe_name
+
+    return _safe_name(f"{recipe_name}_{data_name}_tuned" if data_name else f"{recipe_name}_tuned")
+
+
 def retrain_best(found: TuneResult, hypermodel: RecipeHyperModel, *, export: bool, export_dir, data_dir,
-                 download: bool, verbose) -> Result:
+                 download: bool, verbose, export_name: str | None = None) -> Result:
     """Train the winning configuration on train + validation for the epochs that scored best,
-    through ``recipes.run``, and export it with the search recorded in its metadata."""
+    through ``recipes.run``, and export it as ``export_name`` (default ``tuned_name(...)``) with
+    the search recorded in its metadata."""
     from recipes.catalog._runner import run
 
     best_trial = found.extra["best_trial"]
     best = dataclasses.replace(hypermodel.trial_recipe(best_trial.hyperparameters), validation_split=0.0)
     epochs = (best_trial.best_step or 0) + 1
-    merged = hypermodel.load(best).validation is None
+    loaded = hypermodel.load(best)
+    merged = loaded.validation is None
+    if export_name is None:
+        export_name = tuned_name(best.name, loaded.info.name if hypermodel.user_data is not None else None)
     tuning = {
         "tuner": json.loads((found.project_dir / "search.json").read_text())["settings"]["tuner"],
         "objective": found.objective, "direction": found.direction, "best_trial": found.best_trial_id,
         "best_score": best_trial.score, "hyperparameters": found.best_hyperparameters,
         "trials_completed": sum(t.status == "COMPLETED" for t in found.trials),
-        "trials_failed": len(found.failed), "retrained_epochs": epochs,
+        "trials_failed": len(found.failed), "retrained_epochs": epochs, "seed": best.seed,
+        "export_name": export_name, "applied_weight_decay": applied_settings(make_optimizer(
+            best.optimizer, 1e-3, weight_decay=best.weight_decay, **best.optimizer_options))["applied_weight_decay"],
         "retrained_on": "train+validation" if merged else "train (this task keeps a fixed validation split)",
         "directory": str(found.project_dir),
     }
@@ -229,7 +253,7 @@ def retrain_best(found: TuneResult, hypermodel: RecipeHyperModel, *, export: boo
                                    "color_mode": user.color_mode, "bad_files": user.bad_files}
     result = run(best, epochs=epochs, export=export, export_dir=export_dir,
                  work_dir=found.project_dir / "best", data_dir=data_dir, download=download,
-                 verbose=2 if verbose else 0, extra_metadata={"tuning": tuning}, **own)
+                 verbose=2 if verbose else 0, extra_metadata={"tuning": tuning}, export_name=export_name, **own)
     return result
 
 

@@ -45,8 +45,9 @@ def training_space(hp, recipe: Recipe, *, augment: bool) -> dict:
         "learning_rate": hp.Float("learning_rate", low, high, sampling="log",
                                   default=min(max(recipe.learning_rate, low), high)),
         "batch_size": hp.Choice("batch_size", _choices(BATCH_SIZES, recipe.batch_size), default=recipe.batch_size),
+        # 0.0 stays 0.0: no decay, for AdamW too (make_optimizer never falls back to Keras's 0.004)
         "weight_decay": hp.Choice("weight_decay", _choices(WEIGHT_DECAYS, float(recipe.weight_decay or 0.0)),
-                                  default=float(recipe.weight_decay or 0.0)) or None,
+                                  default=float(recipe.weight_decay or 0.0)),
     }
     if augment:
         strength = hp.Choice("augmentation_strength", list(AUGMENTATION_STRENGTHS),

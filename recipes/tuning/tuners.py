@@ -66,6 +66,7 @@ class RecipeTunerMixin:
     def on_trial_begin(self, trial):
         super().on_trial_begin(trial)
         self._trial_started = time.perf_counter()
+        self.hypermodel.applied = {}
         settings = ", ".join(f"{k}={short(v)}" for k, v in searched(trial.hyperparameters.values).items())
         log.info("trial %s started on %s: %s", trial.trial_id, self.tuner_id, settings)
 
@@ -82,7 +83,7 @@ class RecipeTunerMixin:
         seconds = time.perf_counter() - getattr(self, "_trial_started", time.perf_counter())
         final = self.oracle.get_trial(trial.trial_id)
         record = {"trial_id": trial.trial_id, "status": final.status, "seconds": round(seconds, 2),
-                  "rss_mb": round(_rss_mb(), 1), "pid": os.getpid()}
+                  "rss_mb": round(_rss_mb(), 1), "pid": os.getpid(), **getattr(self.hypermodel, "applied", {})}
         workers = Path(self.project_dir) / "workers"
         workers.mkdir(parents=True, exist_ok=True)
         with open(workers / f"{self.tuner_id}.jsonl", "a") as stream:

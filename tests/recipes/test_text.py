@@ -97,6 +97,15 @@ def test_language_model_reports_bits_per_character(language_model):
 
 
 @pytest.mark.e2e
+def test_language_model_is_tested_on_text_that_model_selection_never_saw(language_model):
+    result, _, _ = language_model
+    info = json.loads((result.export_path / "metadata.json").read_text())["dataset"]
+    assert info["num_test"] > 0 and info["num_validation"] > 0
+    # the test loss is none of the validation losses early stopping and the checkpoint chose from
+    assert all(abs(result.test_metrics["loss"] - loss) > 1e-4 for loss in result.history["val_loss"])
+
+
+@pytest.mark.e2e
 def test_generation_with_a_seed_is_reproducible(language_model):
     result, vocabulary, _ = language_model
     first = generate_text(result.model, vocabulary, "ROMEO:", length=40, temperature=1.0, seed=7)

@@ -197,7 +197,7 @@ def test_continuing_with_other_settings_is_refused(fashion_mnist_dir, tmp_path):
 def test_best_model_is_retrained_exported_and_reloads(fashion_mnist_dir, tmp_path):
     found = tune("fashion_mnist_mlp", tuner="random", max_trials=2, max_epochs=2, directory=tmp_path / "tuning",
                  fixed=_pinned("units"), export_dir=tmp_path / "saved_models", **SLICE)
-    assert found.export_path == tmp_path / "saved_models" / "fashion_mnist_mlp" / "1"
+    assert found.export_path == tmp_path / "saved_models" / "fashion_mnist_mlp_tuned" / "1"
     assert 0.3 < found.test_metrics["accuracy"] <= 1.0
     metadata = json.loads((found.export_path / "metadata.json").read_text())
     tuning = metadata["tuning"]
@@ -240,7 +240,7 @@ def test_cli_tune_prints_a_ranked_table_and_the_export(fashion_mnist_dir, tmp_pa
     out = capsys.readouterr().out
     assert "fashion_mnist_mlp: 2 trials (0 failed), ranked by val_accuracy" in out
     assert "rank  trial  status" in out and "learning_rate=" in out
-    assert f"exported: {tmp_path / 'saved_models' / 'fashion_mnist_mlp' / '1'}" in out
+    assert f"exported: {tmp_path / 'saved_models' / 'fashion_mnist_mlp_tuned' / '1'}" in out
 
 
 def test_cli_tune_usage_errors_are_one_line(capsys):
