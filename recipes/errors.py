@@ -21,6 +21,11 @@ class CorruptDatasetError(RecipeError, ValueError):
     """A dataset file that is truncated or not in the expected format."""
 
 
+class ModifiedDatasetError(CorruptDatasetError):
+    """A file that claims to be a published release file (its name and size) but whose SHA-256
+    differs from the published one."""
+
+
 class InputError(RecipeError, ValueError):
     """Input given to a model that does not match what it expects."""
 

@@ -10,7 +10,13 @@ model takes what a client naturally has.
 One module per kind of source: ``idx`` (MNIST, Fashion-MNIST), ``cifar``, ``digits``
 (scikit-learn), ``synthetic`` (seeded generators), ``text`` (corpora), ``series`` (time series);
 ``pipeline`` turns arrays into pipelines. Every file-based source finds its files through one
-mechanism (``_locate.find_or_download``).
+mechanism (``_locate.find_or_download``); a ``data_dir`` you name is the only place searched.
+
+Data is validated, not trusted: a file whose name and size are a release file's (the Fashion-MNIST
+and MNIST IDX files, the CIFAR-10 batches, the MR corpus, Tiny Shakespeare) is checked against its
+published SHA-256 (``checksums``), and labels, IDX headers and text content are checked as they are
+read. To use a modified copy on purpose: ``load(..., verify_checksums=False)``,
+``with recipes.data.accept_modified_data(): ...`` or ``KERAS_RECIPES_ACCEPT_MODIFIED_DATA=1``.
 """
 
 from __future__ import annotations
@@ -21,8 +27,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from recipes.data import cifar, digits, idx, synthetic, tfds
+from recipes.data import checksums, cifar, digits, idx, synthetic, tfds
 from recipes.data._locate import DATA_DIR_ENV, OFFLINE_ENV
+from recipes.data.checksums import ACCEPT_MODIFIED_ENV, accept_modified_data
 from recipes.data.cifar import CIFAR10_CLASSES, CIFAR10_TEST_FILE, CIFAR10_TRAIN_FILES, read_cifar_batch
 from recipes.data.idx import DIGIT_CLASSES, FASHION_MNIST_CLASSES, IDX_FILES
 from recipes.data.native import from_native, is_native
@@ -82,25 +89,31 @@ def register_dataset(name: str, loader: Callable) -> None:
     _LOADERS[name] = load_registered
 
 
-def load_arrays(name: str, *, data_dir=None, download=True, seed=0) -> RawData:
-    """The dataset's raw train and test arrays (no validation split, no batching)."""
+def load_arrays(name: str, *, data_dir=None, download=True, seed=0, verify_checksums: bool | None = None) -> RawData:
+    """The dataset's raw train and test arrays (no validation split, no batching).
+
+    ``data_dir``, when given, is the only place searched. ``verify_checksums=False`` accepts
+    modified copies of release files; None (the default) checks them unless
+    ``accept_modified_data()`` or ``$KERAS_RECIPES_ACCEPT_MODIFIED_DATA`` says otherwise."""
     if name not in _LOADERS:
         close = difflib.get_close_matches(name, names(), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UnknownNameError(f"unknown dataset {name!r}.{hint} Known datasets: {', '.join(names())}.")
-    return _LOADERS[name](data_dir=data_dir, download=download, seed=seed)
+    with checksums.verifying(verify_checksums):
+        return _LOADERS[name](data_dir=data_dir, download=download, seed=seed)
 
 
 def load(name: str, *, data_dir=None, batch_size: int = 128, validation_split: float = 0.1,
          seed: int = 0, train_limit: int | None = None, test_limit: int | None = None,
-         augmentation: Callable | None = None, download: bool = True) -> Data:
+         augmentation: Callable | None = None, download: bool = True, verify_checksums: bool | None = None) -> Data:
     """Load a dataset as train/validation/test pipelines plus its metadata.
 
     The validation split is carved from the (optionally limited) training set by ``seed``;
     ``augmentation`` (a callable taking ``(batch, training=True)``, such as
-    ``callbacks.augmentation_pipeline(...)``) is applied to train batches only.
+    ``callbacks.augmentation_pipeline(...)``) is applied to train batches only. ``data_dir`` and
+    ``verify_checksums`` are as in ``load_arrays``.
     """
-    raw = load_arrays(name, data_dir=data_dir, download=download, seed=seed)
+    raw = load_arrays(name, data_dir=data_dir, download=download, seed=seed, verify_checksums=verify_checksums)
     return from_arrays(name, raw, batch_size=batch_size, validation_split=validation_split, seed=seed,
                        train_limit=train_limit, test_limit=test_limit, augmentation=augmentation)
 
@@ -166,6 +179,7 @@ def load_image_folder(path, *, batch_size: int = 128, validation_split: float = 
 
 
 __all__ = [
+    "ACCEPT_MODIFIED_ENV", "accept_modified_data", "checksums",
     "CIFAR10_CLASSES", "CIFAR10_TEST_FILE", "CIFAR10_TRAIN_FILES", "DATA_DIR_ENV", "DIGIT_CLASSES",
     "FASHION_MNIST_CLASSES", "IDX_FILES", "OFFLINE_ENV", "TOY_TEST_SEED", "TOY_TEST_SIZE", "TOY_TRAIN_SIZE",
     "INPUT_SHAPES", "Data", "DatasetInfo", "RawData", "as_data", "batched", "from_arrays", "from_native",

@@ -5,6 +5,8 @@ A source names the files it needs (one or more layouts) and the folders to look 
 subfolders), and the source adds places of its own (a Debian package, Keras's cache). Then it
 downloads. When everything fails, one ``DatasetNotFoundError`` lists every place searched and how
 to get the data.
+A ``data_dir`` the user names is exclusive: the dataset is found there (or in its usual subfolders)
+or the error names the files missing from it; nothing else is searched, nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -78,7 +80,13 @@ def find_or_download(title: str, layouts: Sequence[Sequence[str]], folders: Sequ
                      host: str | None = None, allow_download: bool = True, how_to_get: Sequence[str] = ()) -> Found:
     """The first of ``folders`` holding every file of one of ``layouts``; else what ``download``
     returns (skipped when ``allow_download`` is false, ``$KERAS_RECIPES_OFFLINE`` is set or ``host``
-    cannot be reached). Raises ``DatasetNotFoundError`` listing every place tried and ``how_to_get``."""
+    cannot be reached). Raises ``DatasetNotFoundError`` listing every place tried and ``how_to_get``.
+
+    A folder the user named (label ``data_dir``, with its subfolders) is the only place searched:
+    the dataset is there, or the error names the files missing from it."""
+    named = [folder for label, folder in folders if label == "data_dir" and folder is not None]
+    if named:
+        return _only_in(title, layouts, named, folders, download_label if download else None, how_to_get)
     searched = []
     for label, folder in folders:
         if folder is None:
@@ -108,6 +116,42 @@ def find_or_download(title: str, layouts: Sequence[Sequence[str]], folders: Sequ
     raise DatasetNotFoundError(
         f"{title} was not found. Searched:\n  - " + "\n  - ".join(searched)
         + "\nTo get it:\n  - " + "\n  - ".join(how_to_get)
+    )
+
+
+def _only_in(title: str, layouts: Sequence[Sequence[str]], named: Sequence[Path],
+             folders: Sequence[tuple[str, Path | None]], download_label: str | None,
+             how_to_get: Sequence[str]) -> Found:
+    """The first of ``named`` (data_dir and its subfolders) holding a layout, else a one-line error
+    naming the files missing from the most complete of them."""
+    closest: tuple[int, Path, list[str]] | None = None
+    for folder in named:
+        layout, _ = match_layout(folder, layouts)
+        if layout:
+            return Found(f"data_dir {folder}", folder, layout)
+        for files in layouts:
+            present = sum((folder / name).is_file() for name in files)
+            if present and (closest is None or present > closest[0]):
+                closest = (present, folder, sorted(name for name in files if not (folder / name).is_file()))
+    base = named[0]
+    if closest is not None:
+        problem = f"{closest[1]} is missing {', '.join(closest[2])}"
+    elif not base.exists():
+        problem = f"{base} does not exist"
+    elif not base.is_dir():
+        problem = f"{base} is not a folder"
+    else:
+        expected = " or ".join(" + ".join(files) for files in layouts)
+        problem = f"{base} holds none of its files ({expected})"
+    others: dict[str, str] = {}
+    for label, folder in folders:
+        if label != "data_dir" and label not in others:
+            others[label] = label if folder is None or label.startswith("$") else f"{label} {folder}"
+    others = [*others.values(), *([download_label] if download_label else [])]
+    raise DatasetNotFoundError(
+        f"{title} was not found. Searched: data_dir: {problem} (a data_dir you name is the only place searched). "
+        f"Put the files there, or leave data_dir unset (CLI: no --data-dir) to search {', '.join(others)}."
+        + (f" To get it: {'; '.join(how_to_get)}." if how_to_get else "")
     )
 
 

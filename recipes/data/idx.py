@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from recipes.data import checksums
 from recipes.data._locate import DATA_DIR_ENV, find_or_download, from_tfds, keras_home, search_folders
 from recipes.data.pipeline import RawData
-from recipes.errors import CorruptDatasetError, DatasetNotFoundError
+from recipes.errors import CorruptDatasetError
 
 IDX_FILES = {
     "x_train": "train-images-idx3-ubyte.gz",
@@ -36,15 +37,16 @@ def _reinstall_hint(path: Path) -> str:
     return f"Delete {path} and download or reinstall it (e.g. `apt-get install --reinstall dataset-fashion-mnist`)."
 
 
-def read_idx(path: str | Path) -> np.ndarray:
-    """Read an IDX file, checking its header and that it holds exactly the data it declares."""
-    path = Path(path)
+def _read_bytes(path: Path) -> bytes:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as stream:
-            raw = stream.read()
+            return stream.read()
     except (EOFError, OSError, zlib.error) as error:
         raise CorruptDatasetError(f"{path} is corrupt or truncated ({error}). {_reinstall_hint(path)}") from None
+
+
+def _parse_idx(path: Path, raw: bytes) -> np.ndarray:
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _DTYPES:
         raise CorruptDatasetError(f"{path} is not an IDX file (bad magic number). {_reinstall_hint(path)}")
     ndim = raw[3]
@@ -61,6 +63,12 @@ def read_idx(path: str | Path) -> np.ndarray:
             f"but it holds {found:,} bytes of data. {_reinstall_hint(path)}"
         )
     return np.frombuffer(raw, dtype=dtype, offset=header_size).reshape(shape)
+
+
+def read_idx(path: str | Path) -> np.ndarray:
+    """Read an IDX file, checking its header and that it holds exactly the data it declares."""
+    path = Path(path)
+    return _parse_idx(path, _read_bytes(path))
 
 
 def write_idx(path: str | Path, array: np.ndarray) -> Path:
@@ -95,20 +103,95 @@ IDX_SETS = {
 }
 
 
-def read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
-    arrays = {key: read_idx(folder / filename) for key, filename in IDX_FILES.items()}
+def _check_labels(labels: np.ndarray, num_classes: int, where: str, hint: str) -> None:
+    """Labels must be class indices, 0 to num_classes - 1: a one-line error naming ``where``."""
+    bad = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if bad.size:
+        values = ", ".join(str(v) for v in np.unique(labels[bad])[:5])
+        raise CorruptDatasetError(
+            f"{where}: labels must be 0-{num_classes - 1} (the {num_classes} classes), but {bad.size:,} of "
+            f"{labels.size:,} are not ({values}; the first at index {bad[0]}): the file is corrupt or holds "
+            f"another dataset's labels. {hint}"
+        )
+
+
+def _check_roles(folder: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Images files hold (count, rows, columns), labels files (count,), pairwise of one count, and
+    train and test images of one size: else a one-line error naming the files."""
     for split in ("train", "test"):
-        if len(arrays[f"x_{split}"]) != len(arrays[f"y_{split}"]):
-            raise DatasetNotFoundError(
-                f"{folder}: {split} images and labels differ in length "
-                f"({len(arrays[f'x_{split}'])} vs {len(arrays[f'y_{split}'])})."
+        images, labels = IDX_FILES[f"x_{split}"], IDX_FILES[f"y_{split}"]
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or y.ndim != 1:
+            expected = (f"{images} should hold the {split} images (3 dimensions: count, rows, columns) and "
+                        f"{labels} the {split} labels (1 dimension)")
+            found = f"{images} has shape {x.shape} and {labels} {y.shape}"
+            if x.ndim == 1 and y.ndim == 3:
+                raise CorruptDatasetError(f"{folder}: {expected}, but {found}: the two files are swapped. "
+                                          f"Swap their names back.")
+            wrong = folder / (images if x.ndim != 3 else labels)
+            raise CorruptDatasetError(f"{folder}: {expected}, but {found}. Replace {wrong} with the "
+                                      f"release file. {_reinstall_hint(wrong)}")
+        if len(x) != len(y):
+            raise CorruptDatasetError(
+                f"{folder}: {images} holds {len(x):,} images but {labels} holds {len(y):,} labels; the two files "
+                f"of a split must hold one count (they come from different sets, or one is cut short). "
+                f"Replace them with a matching pair."
             )
+    train, test = arrays["x_train"].shape[1:], arrays["x_test"].shape[1:]
+    if train != test:
+        raise CorruptDatasetError(
+            f"{folder}: {IDX_FILES['x_train']} holds {train[0]}x{train[1]} images but {IDX_FILES['x_test']} "
+            f"{test[0]}x{test[1]}; train and test images must have one size (the files come from different "
+            f"datasets). Replace them with the four files of one dataset."
+        )
+
+
+def read_idx_folder(folder: Path, *, dataset: str | None = None, num_classes: int | None = None,
+                    verify_checksums: bool | None = None) -> dict[str, np.ndarray]:
+    """The four ``IDX_FILES`` of ``folder`` as arrays, each file's header checked, images and
+    labels in their right files with matching counts; labels in ``0..num_classes-1`` when given;
+    files that claim to be ``dataset``'s release files checked against their published SHA-256
+    (``checksums``)."""
+    arrays = {}
+    for key, filename in IDX_FILES.items():
+        path = folder / filename
+        raw = _read_bytes(path)
+        arrays[key] = _parse_idx(path, raw)
+        if dataset is not None:
+            checksums.check_release_file(path, dataset, raw, verify=verify_checksums, hint=_reinstall_hint(path))
+    _check_roles(folder, arrays)
+    if num_classes is not None:
+        for key in ("y_train", "y_test"):
+            path = folder / IDX_FILES[key]
+            _check_labels(arrays[key], num_classes, str(path), _reinstall_hint(path))
     return arrays
 
 
-def load_idx_set(name: str, data_dir=None, download=True) -> RawData:
-    """The arrays of ``IDX_SETS[name]``, from the first folder holding its four IDX files (or, for
-    MNIST, Keras's ``mnist.npz``), else downloaded by tensorflow-datasets."""
+def _read_keras_npz(path: Path, dataset: str, num_classes: int, verify_checksums: bool | None) -> dict:
+    hint = f"Delete {path}; Keras downloads it again on first use (keras.datasets.mnist.load_data())."
+    checksums.check_release_file(path, dataset, verify=verify_checksums, hint=hint)
+    try:
+        with np.load(path) as cached:
+            arrays = {key: cached[key] for key in IDX_FILES}
+    except (OSError, ValueError, KeyError, EOFError, zlib.error) as error:
+        raise CorruptDatasetError(f"{path} is not a readable Keras mnist.npz ({type(error).__name__}: {error}). "
+                                  f"{hint}") from None
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
+            raise CorruptDatasetError(f"{path}: x_{split} must be (count, rows, columns) images and y_{split} "
+                                      f"(count,) labels of one count; found {x.shape} and {y.shape}. {hint}")
+        _check_labels(y, num_classes, f"{path} (y_{split})", hint)
+    return arrays
+
+
+def load_idx_set(name: str, data_dir=None, download=True, *, verify_checksums: bool | None = None) -> RawData:
+    """The arrays of ``IDX_SETS[name]``, from ``data_dir`` when given, else the first folder holding
+    its four IDX files (or, for MNIST, Keras's ``mnist.npz``), else downloaded by tensorflow-datasets.
+
+    Files that claim to be the release files are checked against their published SHA-256;
+    ``verify_checksums=False`` accepts a modified copy (``checksums``). Labels outside the classes,
+    swapped or mismatched files are a ``CorruptDatasetError`` naming the file."""
     spec = IDX_SETS[name]
     layouts = [tuple(IDX_FILES.values()), (KERAS_MNIST_CACHE,)] if name == "mnist" else [tuple(IDX_FILES.values())]
     cache = keras_home() / "datasets"
@@ -128,10 +211,10 @@ def load_idx_set(name: str, data_dir=None, download=True) -> RawData:
         (x_train, y_train), (x_test, y_test) = found.downloaded
         arrays = {"x_train": x_train[..., 0], "y_train": y_train, "x_test": x_test[..., 0], "y_test": y_test}
     elif found.layout == (KERAS_MNIST_CACHE,):
-        with np.load(found.folder / KERAS_MNIST_CACHE) as cached:
-            arrays = {key: cached[key] for key in IDX_FILES}
+        arrays = _read_keras_npz(found.folder / KERAS_MNIST_CACHE, name, len(spec.class_names), verify_checksums)
     else:
-        arrays = read_idx_folder(found.folder)
+        arrays = read_idx_folder(found.folder, dataset=name, num_classes=len(spec.class_names),
+                                 verify_checksums=verify_checksums)
     return RawData(
         x_train=arrays["x_train"][..., None], y_train=arrays["y_train"].astype(np.int32),
         x_test=arrays["x_test"][..., None], y_test=arrays["y_test"].astype(np.int32),

@@ -72,7 +72,7 @@ def test_missing_dataset_lists_every_place_and_how_to_install(tmp_path, monkeypa
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     monkeypatch.delenv(data.DATA_DIR_ENV, raising=False)
     with pytest.raises(DatasetNotFoundError) as caught:
-        data.load_arrays("mnist", data_dir=tmp_path / "nowhere")
+        data.load_arrays("mnist")  # no data_dir: a data_dir you name is the only place searched
     message = str(caught.value)
     for place in ("data_dir", "$KERAS_RECIPES_DATA_DIR: not set", "/usr/share/datasets/mnist",
                   f"Keras cache: {tmp_path / 'keras' / 'datasets'} (not found)", "mnist.npz", "tensorflow-datasets"):
