@@ -4,10 +4,15 @@ one-hidden-layer ReLU network of the universal approximation theorem."""
 import keras
 from keras import layers
 
-from architectures.blocks import classifier_head, dense_bn_act, require_no_pooling, weight_penalty
-from architectures.registry import register, register_search_space
+from architectures.blocks import (
+    classifier_head,
+    dense_bn_act,
+    require_no_pooling,
+    weight_penalty,
+)
+from architectures.registry import KEYWORD_RULES, register, register_search_space
 
-ACTIVATIONS = ("relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid")
+ACTIVATIONS = KEYWORD_RULES["mlp.activation"].choices  # the registry checks them before the builder runs
 
 
 @register("linear", family="linear", paper="Softmax (multinomial logistic) regression")

@@ -13,11 +13,12 @@ import fnmatch
 import functools
 import importlib
 import inspect
+import math
 import numbers
 import pkgutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 _PACKAGE = "architectures"
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -52,10 +53,187 @@ INPUT_KINDS = ("image", "features", "tokens", "token_pairs", "vector", "latent")
 OUTPUT_KINDS = ("classes", "image", "class_map", "values")
 
 
+class KeywordError(ValueError):
+    """A builder keyword of the wrong type or out of range. ``builder``, ``keyword``, ``value`` and
+    ``requirement`` (what is allowed, e.g. "a number of at least 0 and below 1") say which."""
+
+    def __init__(self, builder: str, keyword: str, value, requirement: str, hint: str = ""):
+        self.builder, self.keyword, self.value, self.requirement, self.hint = builder, keyword, value, requirement, hint
+        super().__init__(f"{builder}: {keyword} must be {requirement}, got {value!r}" + (f"; {hint}" if hint else ""))
+
+
+class UnknownKeywordError(TypeError):
+    """A keyword the builder does not take; ``valid`` lists those it does."""
+
+    def __init__(self, builder: str, keyword: str, valid: tuple[str, ...]):
+        self.builder, self.keyword, self.valid = builder, keyword, valid
+        close = difflib.get_close_matches(keyword, valid, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        super().__init__(f"{builder} takes no keyword {keyword!r}.{hint} It takes: {', '.join(valid)}")
+
+
 def require_integer_at_least(builder: str, argument: str, value, minimum: int, hint: str) -> None:
     """A builder's integer argument out of range fails with what it needs, before any layer is made."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{builder}: {argument} must be an integer of at least {minimum}, got {value!r}; {hint}")
+    if not _is_integer(value) or value < minimum:
+        raise KeywordError(builder, argument, value, f"an integer of at least {minimum}", hint)
+
+
+# What every builder keyword of a given name accepts, checked (without Keras) before any layer is
+# made: by ``register`` for every call of a builder, and by ``check_keywords`` for a recipe's
+# ``architecture_kwargs`` before its data loads. A key ``"builder.keyword"`` overrides
+# ``"keyword"`` for that builder. Choices that differ between builders (``pooling``, ``encoder``,
+# ``kind``, ...) are checked by the builders themselves.
+
+def _is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class KeywordRule:
+    requirement: str
+    accepts: Callable[[object], bool]
+    hint: str = ""
+    choices: tuple = ()
+
+
+def _choice(*choices) -> KeywordRule:
+    return KeywordRule(f"one of {', '.join(map(str, choices))}", lambda value: value in choices, choices=choices)
+
+
+def _integer(minimum: int = 1, *, optional: bool = False, several: bool = False, hint: str = "") -> KeywordRule:
+    def one(value) -> bool:
+        return _is_integer(value) and value >= minimum
+
+    def accepts(value) -> bool:
+        if value is None:
+            return optional
+        if several and isinstance(value, (tuple, list)):
+            return bool(value) and all(one(v) for v in value)
+        return one(value)
+
+    requirement = f"an integer of at least {minimum}" + (", or a non-empty list of them" if several else "")
+    return KeywordRule(f"None or {requirement}" if optional else requirement, accepts, hint)
+
+
+def _number(*, below: float | None = None, optional: bool = False, hint: str = "") -> KeywordRule:
+    def accepts(value) -> bool:
+        if value is None:
+            return optional
+        return _is_number(value) and value >= 0 and (below is None or value < below)
+
+    requirement = "a number of at least 0" + (f" and below {below}" if below is not None else "")
+    return KeywordRule(f"None or {requirement}" if optional else requirement, accepts, hint)
+
+
+# keras.activations' names (Keras 3), so that a typo fails before the data loads.
+KERAS_ACTIVATIONS = (
+    "celu", "elu", "exponential", "gelu", "glu", "hard_shrink", "hard_sigmoid", "hard_silu", "hard_swish",
+    "hard_tanh", "leaky_relu", "linear", "log_sigmoid", "log_softmax", "mish", "relu", "relu6", "selu", "sigmoid",
+    "silu", "soft_shrink", "softmax", "softplus", "softsign", "sparse_plus", "sparse_sigmoid", "sparsemax",
+    "squareplus", "swish", "tanh", "tanh_shrink", "threshold",
+)
+
+
+def _activation(*, optional: bool) -> KeywordRule:
+    def accepts(value) -> bool:
+        return (value is None and optional) or callable(value) or value in KERAS_ACTIVATIONS
+
+    requirement = "the name of a Keras activation (relu, gelu, tanh, sigmoid, softmax, ...) or a function"
+    return KeywordRule(f"None (logits) or {requirement}" if optional else requirement, accepts)
+
+
+_FRACTION = _number(below=1, hint="it is the fraction of units dropped while training")
+_BOOLEAN = KeywordRule("True or False", lambda value: isinstance(value, bool))
+_SIZE = _integer(1)
+_SIZES = _integer(1, several=True)
+
+KEYWORD_RULES: dict[str, KeywordRule] = {
+    "activation": _activation(optional=False),
+    "mlp.activation": _choice("relu", "leaky_relu", "elu", "gelu", "silu", "tanh", "sigmoid"),
+    "classifier_activation": _activation(optional=True),
+    **dict.fromkeys(("dropout", "recurrent_dropout", "head_dropout"), _FRACTION),
+    **dict.fromkeys(("l1", "l2", "noise_stddev", "beta"), _number()),
+    **dict.fromkeys(("aux_heads", "batch_norm", "bidirectional", "conv_bias", "include_top", "preact"), _BOOLEAN),
+    **dict.fromkeys(("units", "dense_units", "fc_units", "embedding_dim", "heads", "mlp_dim", "depth", "max_length",
+                     "patch_size", "width", "vocabulary_size", "source_vocabulary_size", "horizon", "outputs"), _SIZE),
+    **dict.fromkeys(("filters", "hidden_units", "kernel_size", "kernel_sizes"), _SIZES),
+    **dict.fromkeys(("num_classes", "targets", "se_ratio"), _integer(1, optional=True)),
+    "seed": _integer(0, optional=True),
+    "code_size": _integer(1, hint="32 numbers per image is the recipes' default"),
+    "latent_dim": _integer(1, hint="64 is the recipes' default"),
+    "vae.latent_dim": _integer(1, hint="2 gives a latent map you can plot"),
+    "upscale": _integer(2, hint="2 doubles the height and width"),
+}
+
+
+def check_values(builder: str, arguments: dict) -> None:
+    """Raise ``KeywordError`` for the first argument that ``KEYWORD_RULES`` does not accept."""
+    for keyword, value in arguments.items():
+        rule = KEYWORD_RULES.get(f"{builder}.{keyword}") or KEYWORD_RULES.get(keyword)
+        if rule is not None and not rule.accepts(value):
+            raise KeywordError(builder, keyword, value, rule.requirement, rule.hint)
+
+
+def check_keywords(architecture: str, keywords: dict) -> None:
+    """Check a builder's keyword arguments without building it or importing Keras: an unknown
+    architecture raises ``UnknownArchitectureError``, a keyword it does not take
+    ``UnknownKeywordError``, a value of the wrong type or out of range ``KeywordError``."""
+    valid = builder_keywords(architecture)
+    if valid is not None:
+        for keyword in keywords:
+            if keyword not in valid:
+                raise UnknownKeywordError(architecture, keyword, valid)
+    check_values(architecture, keywords)
+
+
+# keras.applications' keywords that ``classifier_builder`` adds to every classifier builder
+# (``architectures.classifier_keywords.ADDED_BY_REGISTRY``, which imports Keras).
+_ADDED_TO_CLASSIFIERS = ("weights", "input_tensor", "classes")
+
+
+def builder_keywords(architecture: str) -> tuple[str, ...] | None:
+    """The keywords ``architecture``'s builder takes (None: any, it has ``**kwargs``), read from its
+    source when its module is not loaded yet, so that this imports no Keras."""
+    if architecture in _entries:
+        parameters = inspect.signature(_entries[architecture].builder).parameters.values()
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
+            return None
+        return tuple(p.name for p in parameters if p.kind is not inspect.Parameter.VAR_POSITIONAL)
+    signatures = _static_signatures()
+    if architecture not in signatures:
+        raise _unknown(architecture, sorted({*signatures, *_entries}))
+    return signatures[architecture]
+
+
+@functools.lru_cache(maxsize=1)
+def _static_signatures() -> dict[str, tuple[str, ...] | None]:
+    found = {}
+    for node, arguments in _registered_functions():
+        parameters = node.args
+        names = tuple(a.arg for a in (*parameters.posonlyargs, *parameters.args, *parameters.kwonlyargs))
+        if arguments.get("outputs", "classes") == "classes":
+            names += _ADDED_TO_CLASSIFIERS
+        found[arguments["name"]] = None if parameters.kwarg is not None else names
+    return found
+
+
+def _registered_functions():
+    """(function node, the literal arguments of its ``@register(...)``) for every builder in the package's source."""
+    for path in sorted(_PACKAGE_DIR.glob("*.py")):
+        if path.stem in _NOT_BUILDER_MODULES:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for decorator in node.decorator_list:
+                if isinstance(decorator, ast.Call) and getattr(decorator.func, "id", None) == "register":
+                    arguments = {k.arg: ast.literal_eval(k.value) for k in decorator.keywords
+                                 if k.arg in ("family", "paper", "inputs", "outputs")}
+                    yield node, {"name": ast.literal_eval(decorator.args[0]), **arguments}
 
 
 def register(name: str, *, family: str, paper: str = "", inputs: str = "image", outputs: str = "classes",
@@ -86,7 +264,9 @@ def register(name: str, *, family: str, paper: str = "", inputs: str = "image", 
     def decorator(builder: Callable) -> Callable:
         if name in _entries:
             raise ValueError(f"architecture {name!r} is registered twice")
-        checked = builder if min_input_size is None else _with_size_check(builder, name, min_input_size)
+        checked = _with_keyword_check(builder, name)
+        if min_input_size is not None:
+            checked = _with_size_check(checked, name, min_input_size)
         if outputs == "classes":
             from architectures.classifier_keywords import classifier_builder
 
@@ -96,6 +276,22 @@ def register(name: str, *, family: str, paper: str = "", inputs: str = "image", 
         return checked
 
     return decorator
+
+
+def _with_keyword_check(builder: Callable, name: str) -> Callable:
+    """``builder`` checking its arguments against ``KEYWORD_RULES`` first."""
+    signature = inspect.signature(builder)
+
+    @functools.wraps(builder)
+    def checked(*args, **kwargs):
+        try:
+            arguments = signature.bind_partial(*args, **kwargs).arguments
+        except TypeError:
+            return builder(*args, **kwargs)  # Python's own error for an unknown or doubled keyword
+        check_values(name, arguments)
+        return builder(*args, **kwargs)
+
+    return checked
 
 
 def _with_size_check(builder: Callable, name: str, min_input_size) -> Callable:
@@ -156,7 +352,9 @@ def min_input_size(name: str, **kwargs) -> int:
     """The smallest input height/width the architecture accepts with these arguments (1 if any)."""
     minimum = getattr(get(name), "min_input_size", None)
     if callable(minimum):
-        from architectures.classifier_keywords import ADDED_BY_REGISTRY  # they do not change the minimum
+        from architectures.classifier_keywords import (
+            ADDED_BY_REGISTRY,  # they do not change the minimum
+        )
 
         builder_kwargs = {k: v for k, v in kwargs.items() if k not in ADDED_BY_REGISTRY}
         arguments = inspect.signature(get(name).__wrapped__).bind_partial(**builder_kwargs)
@@ -216,28 +414,14 @@ def build(architecture: str, /, **kwargs):
 def static_entries() -> list[Entry]:
     """Registered architectures read from the source, without importing any builder module."""
     found = []
-    for path in sorted(_PACKAGE_DIR.glob("*.py")):
-        if path.stem in _NOT_BUILDER_MODULES:
-            continue
-        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-            if not isinstance(node, ast.FunctionDef):
-                continue
-            for decorator in node.decorator_list:
-                if (
-                    isinstance(decorator, ast.Call)
-                    and getattr(decorator.func, "id", None) == "register"
-                ):
-                    keywords = {k.arg: ast.literal_eval(k.value) for k in decorator.keywords
-                                if k.arg in ("family", "paper", "inputs", "outputs")}
-                    docstring = ast.get_docstring(node) or ""
-                    found.append(
-                        Entry(
-                            name=ast.literal_eval(decorator.args[0]),
-                            family=keywords["family"],
-                            paper=keywords.get("paper", ""),
-                            summary=docstring.splitlines()[0] if docstring else "",
-                            inputs=keywords.get("inputs", "image"),
-                            outputs=keywords.get("outputs", "classes"),
-                        )
-                    )
+    for node, arguments in _registered_functions():
+        docstring = ast.get_docstring(node) or ""
+        found.append(Entry(
+            name=arguments["name"],
+            family=arguments["family"],
+            paper=arguments.get("paper", ""),
+            summary=docstring.splitlines()[0] if docstring else "",
+            inputs=arguments.get("inputs", "image"),
+            outputs=arguments.get("outputs", "classes"),
+        ))
     return sorted(found, key=lambda e: e.name)

@@ -109,11 +109,16 @@ def cmd_tune(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from recipes.serve.server import run_server
+    from recipes.serve.server import AddressInUseError, run_server
 
-    run_server(args.base_path, host=args.host, port=args.port, batching=args.batching,
-               max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
-               batch_threads=args.batch_threads, poll_seconds=args.poll_seconds, max_body_bytes=args.max_body_bytes)
+    try:
+        run_server(args.base_path, host=args.host, port=args.port, batching=args.batching,
+                   max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
+                   batch_threads=args.batch_threads, poll_seconds=args.poll_seconds,
+                   max_body_bytes=args.max_body_bytes)
+    except AddressInUseError as error:
+        raise RecipeError(f"port {error.port} on {error.host} is in use (by another server?); "
+                          f"choose another with --port N") from None
     return 0
 
 
@@ -245,7 +250,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Errors a user can fix: a bad setting, name, path or input. They end the command with one line
+# and exit status 2; anything else is a failure of ours (status 1), its traceback shown with
+# KERAS_RECIPES_DEBUG=1.
+USER_ERRORS = (RecipeError, UnknownArchitectureError, ValueError, TypeError, FileNotFoundError, NotADirectoryError,
+               IsADirectoryError, PermissionError)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: its lines joined with spaces (a message that ends a command is one line)."""
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def _report(message: str, status: int) -> int:
+    if os.environ.get(DEBUG_ENV):
+        traceback.print_exc()
+    print(f"keras-recipes: error: {one_line(message)}", file=sys.stderr)
+    return status
+
+
 def main(argv=None) -> int:
+    """Run the command line; returns the exit status: 0, 2 for a usage or user error (one line on
+    stderr), 1 for an unexpected failure (one line; the traceback with KERAS_RECIPES_DEBUG=1),
+    130 when interrupted."""
     args = build_parser().parse_args(argv)
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -253,17 +280,19 @@ def main(argv=None) -> int:
         if args.command != "list" and not (args.verbose or os.environ.get(DEBUG_ENV)):
             quiet_tensorflow()
         return args.handler(args)
-    except (RecipeError, UnknownArchitectureError, ValueError, TypeError) as error:
-        if os.environ.get(DEBUG_ENV):
-            traceback.print_exc()
-        print(f"keras-recipes: error: {error}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print("keras-recipes: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `keras-recipes list | head`
-        sys.stdout = open(os.devnull, "w")
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the rest of the process
         return 0
+    except USER_ERRORS as error:
+        return _report(str(error) or type(error).__name__, 2)
+    except Exception as error:  # noqa: BLE001 - the last line of defence: one line, not a traceback
+        reason = one_line(str(error))
+        reason = f"{type(error).__name__}: {reason[:300]}{'...' if len(reason) > 300 else ''}" if reason \
+            else type(error).__name__
+        return _report(f"{args.command} failed unexpectedly ({reason}); set {DEBUG_ENV}=1 for the traceback", 1)
 
 
 if __name__ == "__main__":
