@@ -81,6 +81,12 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    result = recipes.finish(args.run_dir)
+    print(f"exported: {result.export_path}")
+    return 0
+
+
 def cmd_tune(args) -> int:
     overrides = dict(catalog.parse_assignment(item) for item in args.set)
     options = dict(tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
@@ -142,6 +148,12 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def add_accept_modified_argument(command) -> None:
+    command.add_argument("--accept-modified-data", action="store_true",
+                         help="use dataset files that claim to be a published release (name and size) although "
+                              "their SHA-256 differs; without it that is an error")
+
+
 def add_user_data_arguments(command) -> None:
     command.add_argument("--data", metavar="PATH", help="train on your own data instead of the recipe's dataset: "
                                                          "a folder of class subfolders of images, 'tfds:NAME', a "
@@ -181,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "--set architecture_kwargs.dropout=0.3 (repeatable)")
     add_user_data_arguments(run)
     run.add_argument("--data-dir", help="folder holding the recipe's own dataset files")
+    add_accept_modified_argument(run)
     run.add_argument("--export-name", help="export under this name (default: the recipe's; with --data, "
                                            "RECIPE_DATANAME)")
     run.add_argument("--export-dir", default="saved_models", help="export root (default: saved_models)")
@@ -209,12 +222,18 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--oracle-port", type=int, help="port of the chief's oracle (default: a free one)")
     add_user_data_arguments(tune)
     tune.add_argument("--data-dir", help="folder holding the recipe's own dataset files")
+    add_accept_modified_argument(tune)
     tune.add_argument("--export-dir", default="saved_models", help="export root (default: saved_models)")
     tune.add_argument("--no-export", action="store_true", help="search and retrain only")
     tune.add_argument("--export-as", metavar="NAME",
                       help="export the winner under this name (default: <recipe>_tuned, so the served <recipe> stays)")
     tune.add_argument("--seed", type=int, help="the search's seed: the tuner's draws and every trial (default: the recipe's)")
     tune.set_defaults(handler=cmd_tune)
+
+    export = commands.add_parser("export", allow_abbrev=False, parents=[common],
+                                 help="finish a run that stopped after training (a failed export): evaluate and export")
+    export.add_argument("run_dir", help="the run folder the failed run named, runs/NAME/HASH")
+    export.set_defaults(handler=cmd_export)
 
     serve = commands.add_parser("serve", allow_abbrev=False, parents=[common], help="serve exported models over TF Serving's REST API")
     serve.add_argument("base_path", nargs="?", default="saved_models",
@@ -239,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "folder of class subfolders of images (its test/ split, or "
                                                         "all); 'tfds:NAME'; or, for a table model, a CSV file")
     evaluate.add_argument("--data-dir")
+    add_accept_modified_argument(evaluate)
     evaluate.set_defaults(handler=cmd_evaluate)
 
     predict = commands.add_parser("predict", allow_abbrev=False, parents=[common],
@@ -279,6 +299,10 @@ def main(argv=None) -> int:
     try:
         if args.command != "list" and not (args.verbose or os.environ.get(DEBUG_ENV)):
             quiet_tensorflow()
+        if getattr(args, "accept_modified_data", False):  # an environment variable reaches tuning's worker processes
+            from recipes.data.checksums import ACCEPT_MODIFIED_ENV
+
+            os.environ[ACCEPT_MODIFIED_ENV] = "1"
         return args.handler(args)
     except KeyboardInterrupt:
         print("keras-recipes: interrupted; run the same command again to resume", file=sys.stderr)

@@ -32,3 +32,7 @@ class InputError(RecipeError, ValueError):
 
 class TuningError(RecipeError):
     """A search that cannot start, or that ended without one completed trial."""
+
+
+class ExportFailedError(RecipeError, OSError):
+    """A trained model that could not be written out (a full disk); the run folder keeps it."""

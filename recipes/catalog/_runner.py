@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 
 from recipes import saved_models, tasks
+from recipes.data import accept_modified_data
 from recipes.catalog._recipe import Recipe, get, with_overrides
 from recipes.errors import ConfigError, ExportFailedError
 from recipes.training import Result, compile_and_fit, discard_backup
@@ -26,7 +27,7 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
         bad_files: str = "stop",
         data_dir=None, export_dir="saved_models", export: bool = True, export_name: str | None = None,
         work_dir="runs", extra_callbacks=(), verbose="auto", download: bool = True,
-        extra_metadata: dict | None = None, **overrides) -> Result:
+        extra_metadata: dict | None = None, accept_modified: bool = False, **overrides) -> Result:
     """Train, evaluate and (by default) export a named recipe; keyword overrides replace config
     fields, e.g. ``run("fashion_mnist_cnn", epochs=3, architecture_kwargs={"dropout": 0.3})``.
 
@@ -38,6 +39,9 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
     are resized to the recipe's input size and channels unless ``image_size`` (height, width) or
     ``color_mode`` say otherwise; ``bad_files="skip"`` leaves unreadable images out. The export is
     then named ``<recipe>_<data name>`` unless ``export_name`` is given.
+
+    The recipe's own dataset files are checked against their published SHA-256 where they claim to
+    be the release files; ``accept_modified=True`` trains on a modified copy on purpose.
 
     Checkpoints, logs and plots go to ``<work_dir>/<name>/<config hash>/``. The run's state is
     kept there until the run has finished, export included: running the same call again after a
@@ -55,7 +59,8 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
     task = tasks.get(recipe.task)
     own_data, data_source = data is not None, data
     if not own_data:
-        data = task.load(recipe, data_dir=data_dir, download=download)
+        with accept_modified_data(accept_modified):
+            data = task.load(recipe, data_dir=data_dir, download=download)
     else:
         data = task.load_user_data(recipe, tasks.UserData(data, target=target, image_size=image_size,
                                                            color_mode=color_mode, bad_files=bad_files))
@@ -79,7 +84,8 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
         "data": os.fspath(data_source) if isinstance(data_source, (str, os.PathLike)) else None,
         "data_in_memory": own_data and not isinstance(data_source, (str, os.PathLike)),
         "target": target, "image_size": list(image_size) if image_size else None, "color_mode": color_mode,
-        "bad_files": bad_files, "data_dir": os.fspath(data_dir) if data_dir else None, "download": download,
+        "bad_files": bad_files, "accept_modified": accept_modified,
+        "data_dir": os.fspath(data_dir) if data_dir else None, "download": download,
         "export_dir": os.fspath(export_dir), "export": export, "export_name": export_name,
         "work_dir": os.fspath(work_dir)})
 
@@ -93,7 +99,7 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
 
     def train_recipe(other: str) -> keras.Model:
         return run(other, data_dir=data_dir, download=download, export=False, work_dir=run_dir / "runs",
-                   verbose=verbose).model
+                   verbose=verbose, accept_modified=accept_modified).model
 
     context = tasks.RunContext(run_dir=run_dir, data_dir=data_dir, download=download, train_recipe=train_recipe)
     extra_metrics, result.plots = task.evaluate(recipe, model, data, context)

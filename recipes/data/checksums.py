@@ -32,8 +32,9 @@ from typing import Literal
 from recipes.errors import CorruptDatasetError, ModifiedDatasetError
 
 ACCEPT_MODIFIED_ENV = "KERAS_RECIPES_ACCEPT_MODIFIED_DATA"
-ACCEPT_HINT = (f"to use a modified copy on purpose, pass verify_checksums=False (or wrap the call in "
-               f"recipes.data.accept_modified_data()) or set {ACCEPT_MODIFIED_ENV}=1")
+ACCEPT_HINT = (f"to use a modified copy on purpose, pass --accept-modified-data on the command line, "
+               f"accept_modified=True to recipes.run, verify_checksums=False to the loaders (or wrap the call in "
+               f"recipes.data.accept_modified_data()), or set {ACCEPT_MODIFIED_ENV}=1")
 
 Verdict = Literal["verified", "not a release file", "not checked", "no published digest"]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 
 from callbacks import DEFAULT as DEFAULT_CALLBACKS
-from callbacks import build_callbacks
+from callbacks import RunBackup, build_callbacks, with_backup_last
 from recipes.data import Data, as_data
 from recipes.errors import ConfigError
 from recipes.training.optimizers import learning_rate_schedule, make_optimizer
@@ -56,6 +56,11 @@ def steps_per_epoch(train) -> int:
     return steps
 
 
+def discard_backup(run_dir) -> None:
+    """Delete the training backup under ``run_dir``, once the run it protects has finished."""
+    RunBackup(Path(run_dir) / "backup").discard()
+
+
 def compile_model(model: keras.Model, data, *, optimizer: str | keras.optimizers.Optimizer = "adam",
                   learning_rate: float = 1e-3, schedule: str = "constant", weight_decay: float | None = None,
                   optimizer_options: dict | None = None, loss="sparse_categorical_crossentropy",
@@ -74,7 +79,7 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
                     weight_decay: float | None = None, optimizer_options: dict | None = None,
                     loss="sparse_categorical_crossentropy", metrics=("accuracy",), epochs: int = 10,
                     callbacks=None, extra_callbacks=(), run_dir=None, verbose="auto", batch_size: int = 128,
-                    validation_split: float = 0.1, seed: int | None = None,
+                    validation_split: float = 0.1, seed: int | None = None, keep_backup: bool = False,
                     deterministic: bool = False) -> Result:
     """Compile ``model``, fit it on ``data.train`` (validating on ``data.validation``), evaluate on
     ``data.test`` and return a ``Result``.
@@ -103,6 +108,12 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
     public call to undo it: every later TensorFlow op in this process runs deterministically too,
     and one without a deterministic implementation raises an error. Use it in a process of its
     own where that matters.
+
+    With the ``backup`` callback (on by default), a call that was killed resumes where it left
+    off when made again with the same ``run_dir``: from its last completed epoch, or, when
+    training had ended, straight at the evaluation. The backup is deleted when this call returns,
+    unless ``keep_backup=True`` (``recipes.run`` keeps it until the export is written too, then
+    calls ``discard_backup(run_dir)``).
     """
     if seed is not None:
         keras.utils.set_random_seed(seed)
@@ -122,26 +133,33 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
         spec = {k: v for k, v in spec.items() if k not in ("early_stopping", "checkpoint")}
     if run_dir is None and spec:
         raise ConfigError("compile_and_fit: named callbacks write files; pass run_dir=... or callbacks={}")
-    attached = (build_callbacks(spec, run_dir) if spec else []) + list(extra_callbacks)
+    attached = with_backup_last((build_callbacks(spec, run_dir) if spec else []) + list(extra_callbacks))
+    backup = next((callback for callback in attached if isinstance(callback, RunBackup)), None)
 
     started = time.perf_counter()
-    history = model.fit(data.train, validation_data=data.validation, epochs=epochs,
-                        callbacks=attached, verbose=verbose, shuffle=False)  # data.train shuffles itself
+    fitted = model.fit(data.train, validation_data=data.validation, epochs=epochs,
+                       callbacks=attached, verbose=verbose, shuffle=False)  # data.train shuffles itself
     fit_seconds = time.perf_counter() - started
+    history = backup.history if backup else fitted.history
+    if backup:
+        fit_seconds += backup.fit_seconds_before
 
     started = time.perf_counter()
     if data.test is not None:
+        log.info("evaluating on the test split")
         test_metrics = model.evaluate(data.test, return_dict=True, verbose=0)
     else:
         test_metrics = {}
         log.info("no test split: nothing was tested; give (train, validation, test) to measure on held-out data")
     evaluate_seconds = time.perf_counter() - started
 
-    epochs_run = len(history.epoch)
+    if backup and not keep_backup:
+        backup.discard()
+    epochs_run = len(next(iter(history.values()), []))
     run_dir = Path(run_dir) if run_dir else None
     return Result(
         model=model,
-        history={k: [float(v) for v in values] for k, values in history.history.items()},
+        history={k: [float(v) for v in values] for k, values in history.items()},
         test_metrics={k: float(v) for k, v in test_metrics.items()},
         timings={
             "fit_seconds": fit_seconds,

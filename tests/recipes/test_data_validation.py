@@ -331,3 +331,15 @@ def test_cifar_release_sized_test_batch_must_hold_1000_of_each_class(tmp_path):
         load_cifar10(folder)
     assert str(folder / CIFAR10_TEST_FILE) in one_line(error)
     assert len(load_cifar10(folder, verify_checksums=False).y_test) == 10000
+
+
+def test_the_command_line_refuses_a_modified_copy_unless_told(fashion_mnist_copy, tmp_path, monkeypatch, capsys):
+    from recipes.cli import main
+
+    monkeypatch.setenv(checksums.ACCEPT_MODIFIED_ENV, "")  # restored after the test: main() sets it
+    command = ["run", "fashion_mnist_linear", "--data-dir", str(fashion_mnist_copy), "--epochs", "1", "--set",
+               "train_limit=512", "--set", "test_limit=256", "--no-export", "--work-dir", str(tmp_path / "runs")]
+    assert main(command) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "--accept-modified-data" in error[0] and IDX_FILES["x_test"] in error[0]
+    assert main([*command, "--accept-modified-data"]) == 0
