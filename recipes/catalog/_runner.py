@@ -94,6 +94,7 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
         schedule=recipe.schedule, weight_decay=recipe.weight_decay, optimizer_options=recipe.optimizer_options,
         loss=recipe.loss, metrics=recipe.metrics, epochs=recipe.epochs, callbacks=recipe.callbacks,
         extra_callbacks=extra_callbacks, run_dir=run_dir, verbose=verbose, keep_backup=True,
+        **task.compile_options(recipe, data),
     )
     result.recipe = recipe
 

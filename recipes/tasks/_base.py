@@ -69,6 +69,10 @@ class Task:
         """The trainable ``keras.Model`` for ``data``."""
         raise NotImplementedError
 
+    def compile_options(self, recipe, data) -> dict:
+        """Further ``model.compile`` keywords that depend on the data, such as ``loss_weights``."""
+        return {}
+
     def evaluate(self, recipe, model, data, context: RunContext) -> tuple[dict, list[Path]]:
         """Metrics beyond ``model.evaluate`` on the test split, and plots written under ``context.run_dir``."""
         return {}, []

@@ -129,6 +129,7 @@ class SegmentationOptions:
 @dataclass(frozen=True)
 class TabularOptions:
     regression: bool = False  # a real-valued target (mean squared error) instead of classes
+    wide: bool = True  # a linear path from the encoded columns to the output, added to the network's (Wide & Deep)
     test_split: float = 0.2  # rows held out for testing, by seed (validation_split is carved from the rest)
     numeric: tuple[str, ...] = ()  # columns to read as numbers whatever they look like
     categorical: tuple[str, ...] = ()  # columns to read as categories whatever they look like

@@ -17,6 +17,7 @@ import os
 from pathlib import Path
 
 import keras
+import numpy as np
 
 import architectures
 from recipes.data.tabular import read_csv, sklearn_table, table_data
@@ -72,16 +73,28 @@ class Tabular(Task):
                 lookup.adapt(columns[name])
                 encoded.append(lookup(inputs[name]))
         features = keras.layers.Concatenate(name="features")(encoded) if len(encoded) > 1 else encoded[0]
-        regression = recipe.task_options.regression
-        network = architectures.build(
-            recipe.architecture, input_shape=(features.shape[-1],), num_classes=1 if regression else data.info.num_classes,
-            **{"classifier_activation": None if regression else "softmax", **recipe.architecture_kwargs})
+        options = recipe.task_options
+        regression, units = options.regression, 1 if options.regression else data.info.num_classes
+        network = architectures.build(recipe.architecture, input_shape=(features.shape[-1],), num_classes=units,
+                                      **{**recipe.architecture_kwargs, "classifier_activation": None})
         outputs = network(features)
+        if options.wide:
+            linear = keras.layers.Dense(units, name="wide")(features)
+            outputs = keras.layers.Add(name="wide_and_deep")([outputs, linear])
         if regression:  # the network predicts the standardised target; the model returns it in its own units
             unscale = keras.layers.Normalization(axis=None, invert=True, name="target_units")
             unscale.adapt(data.arrays["train"][1])
             outputs = unscale(outputs)
+        else:
+            outputs = keras.layers.Softmax(name="probabilities")(outputs)
         return keras.Model(inputs, outputs, name=f"{recipe.architecture}_{data.info.name}")
+
+    def compile_options(self, recipe, data) -> dict:
+        """A regression loss in units of the target's variance: the model answers in the target's
+        units, but the loss (and so the weight penalty's strength against it) does not depend on them."""
+        if not recipe.task_options.regression:
+            return {}
+        return {"loss_weights": 1.0 / max(float(np.var(data.arrays["train"][1])), 1e-12)}
 
     def export(self, recipe, model, data, *, export_dir, metadata, name):
         columns = {column: {"input": data.input_names[column], "kind": kind} for column, kind in data.kinds.items()}

@@ -64,14 +64,15 @@ def discard_backup(run_dir) -> None:
 def compile_model(model: keras.Model, data, *, optimizer: str | keras.optimizers.Optimizer = "adam",
                   learning_rate: float = 1e-3, schedule: str = "constant", weight_decay: float | None = None,
                   optimizer_options: dict | None = None, loss="sparse_categorical_crossentropy",
-                  metrics=("accuracy",), epochs: int = 10) -> None:
+                  metrics=("accuracy",), epochs: int = 10, loss_weights=None) -> None:
     """Compile ``model`` with an optimizer resolved by name whose ``schedule`` spans ``epochs``
-    passes over ``data.train``; ``optimizer_options`` go to the optimizer class (``beta_1=0.5``)."""
+    passes over ``data.train``; ``optimizer_options`` go to the optimizer class (``beta_1=0.5``),
+    ``loss_weights`` to ``model.compile``."""
     if isinstance(optimizer, str):
         steps = steps_per_epoch(data.train) if schedule != "constant" else 1
         rate = learning_rate_schedule(schedule, learning_rate, steps_per_epoch=steps, epochs=epochs)
         optimizer = make_optimizer(optimizer, rate, weight_decay=weight_decay, **(optimizer_options or {}))
-    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics))
+    model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), loss_weights=loss_weights)
 
 
 def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimizers.Optimizer = "adam",
@@ -80,7 +81,7 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
                     loss="sparse_categorical_crossentropy", metrics=("accuracy",), epochs: int = 10,
                     callbacks=None, extra_callbacks=(), run_dir=None, verbose="auto", batch_size: int = 128,
                     validation_split: float = 0.1, seed: int | None = None, keep_backup: bool = False,
-                    deterministic: bool = False) -> Result:
+                    deterministic: bool = False, loss_weights=None) -> Result:
     """Compile ``model``, fit it on ``data.train`` (validating on ``data.validation``), evaluate on
     ``data.test`` and return a ``Result``.
 
@@ -126,7 +127,7 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
                        seed=0 if seed is None else seed)
     compile_model(model, data, optimizer=optimizer, learning_rate=learning_rate, schedule=schedule,
                   weight_decay=weight_decay, optimizer_options=optimizer_options, loss=loss, metrics=metrics,
-                  epochs=epochs)
+                  epochs=epochs, loss_weights=loss_weights)
 
     spec = dict(DEFAULT_CALLBACKS if callbacks is None else callbacks)
     if data.validation is None:

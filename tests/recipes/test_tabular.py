@@ -137,3 +137,23 @@ def test_tabular_recipes_say_what_they_need(patients, tmp_path):
         recipes.run("tabular_mlp", data=patients, target="age", export=False)
     with pytest.raises(ConfigError, match=r"a CSV file needs its label column.*load_csv"):
         recipes.data.as_data(str(patients))
+
+
+def test_the_wide_path_and_a_regression_loss_that_does_not_depend_on_the_targets_units(tmp_path):
+    task = recipes.tasks.get("tabular")
+    recipe = recipes.get("tabular_mlp_regression")
+    data = task.load(recipe)
+    wide = task.build(recipe, data)
+    assert "wide" in [layer.name for layer in wide.layers], "a linear path beside the MLP, by default"
+    deep = task.build(recipes.with_overrides(recipe, {"task_options.wide": False}), data)
+    assert "wide" not in [layer.name for layer in deep.layers]
+
+    (weight,) = task.compile_options(recipe, data).values()
+    assert weight == pytest.approx(1 / np.var(data.arrays["train"][1]))
+    assert task.compile_options(recipes.get("tabular_mlp"), task.load(recipes.get("tabular_mlp"))) == {}
+    penalised = recipes.run(recipe, epochs=2, architecture_kwargs={"hidden_units": (32,), "l2": 0.1},
+                            work_dir=tmp_path, export=False, verbose=0)
+    plain = recipes.run(recipe, epochs=2, architecture_kwargs={"hidden_units": (32,)}, work_dir=tmp_path,
+                        export=False, verbose=0)
+    # In the target's units (variance ~6000) a penalty of this size would vanish in the loss.
+    assert penalised.history["loss"][0] - plain.history["loss"][0] > 0.5
