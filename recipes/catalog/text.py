@@ -40,7 +40,9 @@ register_recipe(Recipe(
     architecture="char_lm",
     task="language_model",
     description="Character-level LSTM language model on Tiny Shakespeare; exports a text generator.",
-    expected={"nats_per_char": 1.60},
+    # Measured on the last 10% of the text, which training and model selection never see: 1.728
+    # (2026-12-01). The 1.60 it once claimed was chosen on that same text (validation was test).
+    expected={"nats_per_char": 1.73},
     architecture_kwargs={"cell": "lstm", "units": 512, "depth": 1, "embedding_dim": 64, "dropout": 0.2},
     task_options=LanguageModelOptions(sequence_length=100, validation_fraction=0.1, test_fraction=0.1),
     learning_rate=2e-3,

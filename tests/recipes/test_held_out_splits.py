@@ -13,8 +13,8 @@ from recipes import tasks
 from recipes.data.text import load_tiny_shakespeare
 from recipes.errors import ConfigError
 from recipes.tasks.language_model import char_lookup, corpus_cuts
-from recipes.tasks.tagging import TEST_SEED
 from recipes.tasks.options import LanguageModelOptions, options_for
+from recipes.tasks.tagging import TEST_SEED
 
 
 def _loaded(text_data_dir, **options):

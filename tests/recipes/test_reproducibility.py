@@ -75,7 +75,7 @@ DETERMINISTIC_RUNS = textwrap.dedent("""
 
 def test_deterministic_runs_give_identical_metrics():
     # enable_op_determinism is process-global and cannot be undone: run it in a process of its own
-    finished = subprocess.run([sys.executable, "-c", DETERMINISTIC_RUNS], capture_output=True, text=True,
+    finished = subprocess.run([sys.executable, "-c", DETERMINISTIC_RUNS], capture_output=True, text=True, check=False,
                               timeout=300)
     assert finished.returncode == 0, finished.stderr[-3000:]
     report = json.loads(finished.stdout.strip().splitlines()[-1])
