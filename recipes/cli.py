@@ -67,7 +67,7 @@ def cmd_run(args) -> int:
             overrides[option] = getattr(args, option)
     recipe = catalog.with_overrides(catalog.get(args.name), overrides)
     result = recipes.run(recipe, data_dir=args.data_dir, export_dir=args.export_dir, export=not args.no_export,
-                         export_name=args.export_name, work_dir=args.work_dir,
+                         export_name=args.export_name, work_dir=args.work_dir, deterministic=args.deterministic,
                          verbose=1 if sys.stdout.isatty() else 2, **user_data_options(args))
     tested = ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
     print(f"\n{recipe.name}: " + (f"test {tested}" if tested else "no test split, so nothing was tested")
@@ -194,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_user_data_arguments(run)
     run.add_argument("--data-dir", help="folder holding the recipe's own dataset files")
     add_accept_modified_argument(run)
+    run.add_argument("--deterministic", action="store_true",
+                     help="deterministic TensorFlow ops: the same command gives the same metrics (slower)")
     run.add_argument("--export-name", help="export under this name (default: the recipe's; with --data, "
                                            "RECIPE_DATANAME)")
     run.add_argument("--export-dir", default="saved_models", help="export root (default: saved_models)")

@@ -27,7 +27,8 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
         bad_files: str = "stop",
         data_dir=None, export_dir="saved_models", export: bool = True, export_name: str | None = None,
         work_dir="runs", extra_callbacks=(), verbose="auto", download: bool = True,
-        extra_metadata: dict | None = None, accept_modified: bool = False, **overrides) -> Result:
+        extra_metadata: dict | None = None, accept_modified: bool = False, deterministic: bool = False,
+        **overrides) -> Result:
     """Train, evaluate and (by default) export a named recipe; keyword overrides replace config
     fields, e.g. ``run("fashion_mnist_cnn", epochs=3, architecture_kwargs={"dropout": 0.3})``.
 
@@ -42,6 +43,8 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
 
     The recipe's own dataset files are checked against their published SHA-256 where they claim to
     be the release files; ``accept_modified=True`` trains on a modified copy on purpose.
+    ``deterministic=True`` makes TensorFlow's ops deterministic for the rest of the process, so
+    the same call gives the same metrics (see ``compile_and_fit``).
 
     Checkpoints, logs and plots go to ``<work_dir>/<name>/<config hash>/``. The run's state is
     kept there until the run has finished, export included: running the same call again after a
@@ -84,7 +87,7 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
         "data": os.fspath(data_source) if isinstance(data_source, (str, os.PathLike)) else None,
         "data_in_memory": own_data and not isinstance(data_source, (str, os.PathLike)),
         "target": target, "image_size": list(image_size) if image_size else None, "color_mode": color_mode,
-        "bad_files": bad_files, "accept_modified": accept_modified,
+        "bad_files": bad_files, "accept_modified": accept_modified, "deterministic": deterministic,
         "data_dir": os.fspath(data_dir) if data_dir else None, "download": download,
         "export_dir": os.fspath(export_dir), "export": export, "export_name": export_name,
         "work_dir": os.fspath(work_dir)})
@@ -94,6 +97,7 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
         schedule=recipe.schedule, weight_decay=recipe.weight_decay, optimizer_options=recipe.optimizer_options,
         loss=recipe.loss, metrics=recipe.metrics, epochs=recipe.epochs, callbacks=recipe.callbacks,
         extra_callbacks=extra_callbacks, run_dir=run_dir, verbose=verbose, keep_backup=True,
+        deterministic=deterministic,
         **task.compile_options(recipe, data),
     )
     result.recipe = recipe

@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 
 from recipes.data.pipeline import RawData
-from recipes.errors import UnknownNameError
+from recipes.errors import ConfigError, UnknownNameError
 
 TOY_TRAIN_SIZE = 1000
 TOY_TEST_SIZE = 1000
@@ -61,6 +61,9 @@ def toy_loader(generate: Callable) -> Callable[..., RawData]:
     from ``TOY_TEST_SEED``."""
 
     def load_toy(data_dir=None, download=True, seed=0) -> RawData:
+        if seed == TOY_TEST_SEED:  # the training points would be the test points
+            raise ConfigError(f"seed {TOY_TEST_SEED} draws the playground sets' test points, so training on it "
+                              f"would test on the training data; choose another seed. Received: seed={seed}")
         x_train, y_train = generate(TOY_TRAIN_SIZE, np.random.default_rng(seed))
         x_test, y_test = generate(TOY_TEST_SIZE, np.random.default_rng(TOY_TEST_SEED))
         return RawData(x_train.astype(np.float32), y_train.astype(np.int32),

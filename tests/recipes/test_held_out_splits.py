@@ -71,3 +71,11 @@ def test_tagging_refuses_to_train_on_the_seed_of_its_test_sequences():
     recipe = recipes.with_overrides(recipes.get("parity_tagger_lstm"), {"seed": TEST_SEED})
     with pytest.raises(ConfigError, match=f"seed {TEST_SEED} draws the test sequences.*Received: seed={TEST_SEED}"):
         tasks.get("tagging").load(recipe)
+
+
+def test_the_playground_sets_refuse_the_seed_of_their_test_points():
+    from recipes.data import TOY_TEST_SEED, load_arrays
+
+    assert len(load_arrays("toy_spirals", seed=1).x_test) > 0
+    with pytest.raises(ConfigError, match=f"seed {TOY_TEST_SEED} draws the playground sets' test points"):
+        load_arrays("toy_spirals", seed=TOY_TEST_SEED)

@@ -137,3 +137,20 @@ def test_stale_export_staging_folders_are_removed_and_live_ones_kept(tmp_path):
     removed = _staging.remove_stale_staging(tmp_path)
     assert sorted(removed) == sorted([dead, orphan])
     assert live.exists() and fresh.exists()
+
+
+def test_deterministic_reaches_compile_and_fit_from_the_command_line(tmp_path, monkeypatch):
+    from recipes.catalog import _runner
+    from recipes.cli import main
+
+    seen = []
+
+    def recording(*args, deterministic, **kwargs):
+        seen.append(deterministic)  # determinism is process-wide: the switch itself is tested in a process of its own
+        return compile_and_fit(*args, deterministic=False, **kwargs)
+
+    compile_and_fit = _runner.compile_and_fit
+    monkeypatch.setattr(_runner, "compile_and_fit", recording)
+    assert main(["run", "digits_mlp", "--epochs", "1", "--deterministic", "--no-export",
+                 "--work-dir", str(tmp_path)]) == 0
+    assert seen == [True]
