@@ -238,7 +238,7 @@ def test_tune_searches_on_an_image_folder(image_folder, tmp_path):
     found = recipes.tune("fashion_mnist_linear", data=image_folder, tuner="random", max_trials=1, max_epochs=1,
                          directory=tmp_path / "tuning", export_dir=tmp_path / "models", tune_training=False)
     assert found.result is not None and found.result.class_names == ("boot", "trouser", "tshirt")
-    assert found.export_path.parent.name == "fashion_mnist_linear_photos0"
+    assert found.export_path.parent.name == "fashion_mnist_linear_photos0_tuned"
 
 
 def test_a_registered_dataset_is_named_like_a_built_in(fashion, monkeypatch):
