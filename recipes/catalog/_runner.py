@@ -80,7 +80,8 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
     saved_models.ensure_writable(run_dir, what="run folder", change="choose another with --work-dir (work_dir=...)",
                                  needs_bytes=3 * model_bytes)
     if export:
-        saved_models.ensure_writable(Path(export_dir) / export_name, what="export folder",
+        model_dir = Path(export_dir) / export_name  # not created here: a server would list an empty model
+        saved_models.ensure_writable(model_dir if model_dir.is_dir() else Path(export_dir), what="export folder",
                                      change="choose another with --export-dir (export_dir=...)",
                                      needs_bytes=2 * model_bytes)
     run_id = _start_or_resume(run_dir, recipe, {

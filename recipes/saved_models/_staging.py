@@ -5,7 +5,6 @@ next export, once they are a few minutes old and no live process owns them."""
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import shutil
@@ -130,6 +129,3 @@ def ensure_writable(folder, *, what: str, change: str, needs_bytes: int = 0) -> 
                           f"{needs_bytes / 2**20:.0f} MiB there; free some space, or {change}")
     return folder
 
-
-def is_out_of_space(error: BaseException) -> bool:
-    return isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
