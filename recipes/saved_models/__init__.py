@@ -14,7 +14,13 @@ import re
 from pathlib import Path
 
 from recipes.errors import ConfigError
-from recipes.saved_models._staging import ensure_writable, remove_stale_staging, versions
+from recipes.saved_models._staging import (
+    ensure_writable,
+    remove_stale_staging,
+    version_folders,
+    version_number,
+    versions,
+)
 from recipes.saved_models.onnx_model import ONNX_FOLDER, write_onnx
 from recipes.saved_models.tf_saved_model import SIGNATURE, write_saved_model
 
@@ -77,9 +83,9 @@ def read_metadata(version_dir) -> dict:
 def version_for_run(model_dir, run_id: str) -> Path | None:
     """The version under ``model_dir`` that the run ``run_id`` exported (its ``metadata.json``
     says so), or None: a run killed after its export does not publish a second version."""
-    for version in reversed(versions(model_dir)):
-        if read_metadata(Path(model_dir) / str(version)).get("run_id") == run_id:
-            return Path(model_dir) / str(version)
+    for folder in reversed(version_folders(model_dir).values()):
+        if read_metadata(folder).get("run_id") == run_id:
+            return folder
     return None
 
 
@@ -90,16 +96,16 @@ def load(version_dir):
 
     version_dir = Path(version_dir)
     if not (version_dir / "saved_model.pb").exists():
-        found = versions(version_dir)
+        found = version_folders(version_dir)
         if not found:
             raise ConfigError(
                 f"{version_dir} is not an exported model: expected saved_model.pb in it, or integer "
                 f"version folders such as {version_dir}/1. Export one with `keras-recipes run NAME`."
             )
-        version_dir = version_dir / str(found[-1])
+        version_dir = list(found.values())[-1]
     loaded = tf.saved_model.load(str(version_dir))
     return loaded.signatures[SIGNATURE], read_metadata(version_dir)
 
 
 __all__ = ["FORMATS", "ONNX_FOLDER", "SIGNATURE", "ensure_writable", "export", "load", "read_metadata",
-           "remove_stale_staging", "version_for_run", "versions"]
+           "remove_stale_staging", "version_folders", "version_for_run", "version_number", "versions"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -23,12 +24,36 @@ OWNER_FILE = "owner"
 STALE_AFTER_SECONDS = 300
 
 
-def versions(model_dir) -> list[int]:
-    """Integer versions present under ``model_dir`` (temporary and other folders are ignored)."""
+MAX_VERSION = 2**63 - 1  # TF Serving's versions are int64
+_VERSION_NAME = re.compile(r"[0-9]+")
+
+
+def version_number(text: str) -> int | None:
+    """The version a folder name or URL segment means, as TF Serving reads it: ASCII digits
+    (zero padding allowed, ``00000123`` is 123) within int64; None for anything else, such as
+    ``²`` or the full-width ``２``, which Python's ``isdigit`` and ``int`` would accept."""
+    if not _VERSION_NAME.fullmatch(text) or len(text.lstrip("0")) > 19:
+        return None
+    number = int(text)
+    return number if number <= MAX_VERSION else None
+
+
+def version_folders(model_dir) -> dict[int, Path]:
+    """Version number -> folder under ``model_dir`` (temporary and other folders are ignored)."""
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
+        return {}
+    found = {}
+    for folder in sorted(model_dir.iterdir()):
+        number = version_number(folder.name)
+        if number is not None and folder.is_dir():
+            found.setdefault(number, folder)
+    return dict(sorted(found.items()))
+
+
+def versions(model_dir) -> list[int]:
+    """Integer versions present under ``model_dir`` (temporary and other folders are ignored)."""
+    return list(version_folders(model_dir))
 
 
 def publish_new_version(parent: Path, write: Callable[[Path], None]) -> Path:

@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from recipes.saved_models import version_number
+
 from recipes.serve import codec
 from recipes.serve.batching import Batcher
 from recipes.serve.codec import RequestError
@@ -142,14 +144,16 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
 def _version(text: str | None) -> int | None:
     if text is None:
         return None
-    if not text.isdigit():
-        raise RequestError(400, f"version must be a positive integer, got {text!r}")
-    return int(text)
+    number = version_number(text)
+    if number is None:
+        raise RequestError(400, f"Failed to convert version: {text[:40]!r}{'...' if len(text) > 40 else ''} is "
+                                "not a whole number of ASCII digits within int64")
+    return number
 
 
 async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():

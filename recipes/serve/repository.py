@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from recipes.errors import ConfigError
+from recipes.saved_models import version_folders
 from recipes.serve.codec import RequestError, TensorInfo
 
 log = logging.getLogger("keras_recipes.serve")
@@ -121,12 +122,9 @@ class ModelRepository:
                 continue
             if not model_dir.resolve().is_relative_to(self.base_path):
                 continue  # a link leading outside the base path
-            versions = []
-            for version_dir in model_dir.iterdir():
-                if (version_dir.name.isdigit() and version_dir.is_dir()
-                        and (version_dir / "saved_model.pb").is_file()
-                        and version_dir.resolve().is_relative_to(self.base_path)):
-                    versions.append((int(version_dir.name), version_dir))
+            versions = [(number, version_dir) for number, version_dir in version_folders(model_dir).items()
+                        if (version_dir / "saved_model.pb").is_file()
+                        and version_dir.resolve().is_relative_to(self.base_path)]
             if versions:
                 found[model_dir.name] = max(versions)
         return found

@@ -193,7 +193,9 @@ def test_signatures_are_what_tf_serving_reads(models):
     ("POST", "/v1/models/classifier/versions/7:predict", b'{"instances": [1]}', 404,
      "Servable not found for request: Specific(classifier, 7)"),
     ("GET", "/v1/models/classifier/versions/7", None, 404, "Servable not found for request: Specific(classifier, 7)"),
-    ("GET", "/v1/models/classifier/versions/x", None, 400, "version must be a positive integer"),
+    ("GET", "/v1/models/classifier/versions/x", None, 400, "Failed to convert version"),
+    *[("GET", f"/v1/models/classifier/versions/{digit}", None, 400, "Failed to convert version")
+      for digit in ("%C2%B2", "%D9%A2", "%EF%BC%92", "9" * 5000, str(2**63))],  # ², Arabic-Indic 2, full-width 2
     ("GET", "/v1/models/../../etc/passwd", None, 404, "unknown URL"),
     ("GET", "/v1/models/..%2F..%2Fetc%2Fpasswd", None, 404, ""),
     ("POST", "/v1/models/..:predict", b'{"instances": [1]}', 404, "Servable not found"),
@@ -206,6 +208,17 @@ def test_errors_have_tf_servings_status_and_a_message(server, method, path, body
     assert answered == status, data
     error = json.loads(data)["error"]
     assert isinstance(error, str) and message in error and "Traceback" not in error
+
+
+def test_zero_padded_version_folders_are_versions(models, tmp_path):
+    base = tmp_path / "padded_models"
+    shutil.copytree(models[0] / "classifier" / "1", base / "padded" / "00000123")
+    with Server(base) as padded:
+        for version in ("123", "00123"):
+            status, data = padded.raw("GET", f"/v1/models/padded/versions/{version}")
+            assert status == 200, data
+            assert json.loads(data)["model_version_status"][0]["version"] == "123"
+        assert Client(padded.url).predict("padded", IMAGES[:1].tolist(), version=123)
 
 
 def test_oversize_body_is_refused_with_413(models):
