@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 
 ROW, COLUMNAR = "row", "columnar"
+MAX_DIMENSIONS = 64  # numpy's limit; TensorFlow's is higher
 DEFAULT_SIGNATURE = "serving_default"
 
 
@@ -54,8 +55,10 @@ def parse_body(body: bytes) -> PredictRequest:
     except orjson.JSONDecodeError:  # NaN, Infinity and huge integers are left to the standard parser
         try:
             request = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise RequestError(400, f"JSON Parse error: {error}") from None
+        except RecursionError:
+            raise RequestError(400, "JSON Parse error: the body is nested too deeply") from None
+        except ValueError as error:  # malformed JSON, bad UTF-8, an integer of thousands of digits
+            raise RequestError(400, f"JSON Parse error: {str(error)[:200]}") from None
     if not isinstance(request, dict):
         raise RequestError(400, "the request body must be a JSON object with 'instances' or 'inputs'")
     unknown = set(request) - {"signature_name", "instances", "inputs"}
@@ -65,9 +68,13 @@ def parse_body(body: bytes) -> PredictRequest:
     if ("instances" in request) == ("inputs" in request):
         raise RequestError(400, "Missing 'inputs' or 'instances' key" if "instances" not in request
                            else "Not both 'instances' and 'inputs' can be specified")
-    signature_name = request.get("signature_name", DEFAULT_SIGNATURE)
+    signature_name = request.get("signature_name") or DEFAULT_SIGNATURE  # "" means the default, as in TF Serving
     if not isinstance(signature_name, str):
         raise RequestError(400, "'signature_name' must be a string")
+    try:
+        signature_name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(400, "'signature_name' is not valid Unicode (it holds a lone surrogate)") from None
     if "instances" in request:
         if not isinstance(request["instances"], list) or not request["instances"]:
             raise RequestError(400, "'instances' must be a non-empty list, one entry per example")
@@ -77,6 +84,13 @@ def parse_body(body: bytes) -> PredictRequest:
 
 def to_arrays(request: PredictRequest, inputs: dict[str, TensorInfo]) -> dict[str, np.ndarray]:
     """The named input arrays for the signature; a ``RequestError`` (400) names what is wrong."""
+    try:
+        return _to_arrays(request, inputs)
+    except RecursionError:
+        raise RequestError(400, "the request's lists are nested too deeply for any tensor") from None
+
+
+def _to_arrays(request: PredictRequest, inputs: dict[str, TensorInfo]) -> dict[str, np.ndarray]:
     names = sorted(inputs)
     if request.format == ROW:
         rows = [_named(instance, names, f"instance {index}") for index, instance in enumerate(request.payload)]
@@ -88,6 +102,9 @@ def to_arrays(request: PredictRequest, inputs: dict[str, TensorInfo]) -> dict[st
             if len(shapes) > 1:
                 raise RequestError(400, f"instances have different shapes for input {name!r} "
                                         f"({', '.join(map(str, sorted(shapes)))}); every instance must have the same")
+            if examples[0].ndim >= MAX_DIMENSIONS:
+                raise RequestError(400, f"input {name!r} is nested {examples[0].ndim} deep in each instance; "
+                                        f"a batch of them would have more than {MAX_DIMENSIONS} dimensions")
             arrays[name] = np.stack(examples)
             _check_shape(arrays[name], inputs[name], f"input {name!r}")
     else:

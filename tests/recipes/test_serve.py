@@ -193,6 +193,11 @@ def test_signatures_are_what_tf_serving_reads(models):
     ("POST", "/v1/models/classifier/versions/7:predict", b'{"instances": [1]}', 404,
      "Servable not found for request: Specific(classifier, 7)"),
     ("GET", "/v1/models/classifier/versions/7", None, 404, "Servable not found for request: Specific(classifier, 7)"),
+    *[("POST", "/v1/models/classifier:predict", ('{"instances": [%s1%s]}' % ("[" * depth, "]" * depth)).encode(), 400,
+       "" if depth < 100 else "nested too deeply") for depth in (64, 333, 1100, 200_000)],
+    ("POST", "/v1/models/classifier:predict", b'{"instances": [%s]}' % (b"9" * 5000), 400, "Exceeds the limit"),
+    ("POST", "/v1/models/classifier:predict", b'{"signature_name": "\\ud800", "instances": [1]}', 400,
+     "lone surrogate"),
     ("GET", "/v1/models/classifier/versions/x", None, 400, "Failed to convert version"),
     *[("GET", f"/v1/models/classifier/versions/{digit}", None, 400, "Failed to convert version")
       for digit in ("%C2%B2", "%D9%A2", "%EF%BC%92", "9" * 5000, str(2**63))],  # ², Arabic-Indic 2, full-width 2
@@ -208,6 +213,14 @@ def test_errors_have_tf_servings_status_and_a_message(server, method, path, body
     assert answered == status, data
     error = json.loads(data)["error"]
     assert isinstance(error, str) and message in error and "Traceback" not in error
+
+
+def test_an_empty_signature_name_means_the_default_signature(server, client):
+    rows = IMAGES[:1].tolist()
+    body = json.dumps({"signature_name": "", "instances": rows})
+    status, data = server.raw("POST", "/v1/models/classifier:predict", body, {"Content-Type": "application/json"})
+    assert status == 200, data
+    assert json.loads(data)["predictions"] == client.predict("classifier", rows)
 
 
 def test_zero_padded_version_folders_are_versions(models, tmp_path):
