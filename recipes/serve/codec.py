@@ -162,9 +162,10 @@ def _array(value, info: TensorInfo, where: str, *, batched: bool) -> np.ndarray:
     if array.dtype == bool:
         raise RequestError(400, f"{where} expects {info.dtype} numbers, got true/false")
     target = np.dtype(info.dtype)
-    if target.kind in "iu" and array.dtype.kind == "f":
-        if not np.all(np.isfinite(array)) or not np.all(array == np.round(array)):
-            raise RequestError(400, f"{where} expects {info.dtype} integers, got fractional numbers")
+    if target.kind in "iu" and array.dtype.kind == "f":  # 1.0 too: TF Serving takes only JSON integers here
+        example = float(array.reshape(-1)[0]) if array.size else ""
+        raise RequestError(400, f"{where}: JSON value {example} not of expected type: {info.dtype} (integers "
+                                "written without a decimal point)")
     if target.kind in "iu":
         limits = np.iinfo(target)
         if array.size and (array.min() < limits.min or array.max() > limits.max):
