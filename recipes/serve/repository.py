@@ -51,7 +51,7 @@ class ServedVersion:
 
     def signature(self, signature_name: str) -> Signature:
         if signature_name not in self.signatures:
-            raise RequestError(404, f"Serving signature name: \"{signature_name}\" not found in signature def; "
+            raise RequestError(400, f"Serving signature name: \"{signature_name}\" not found in signature def; "
                                     f"this model has {', '.join(sorted(self.signatures))}")
         return self.signatures[signature_name]
 

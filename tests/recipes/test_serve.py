@@ -181,7 +181,7 @@ def test_signatures_are_what_tf_serving_reads(models):
     ("POST", "/v1/models/classifier:predict", b'{"instances": [[1, 2, 3]]}', 400,
      "has shape (1, 3) but the signature expects float32 (None, 28, 28, 1)"),
     ("POST", "/v1/models/classifier:predict", b'{"instances": ["a"]}', 400, "expects float32 numbers, got strings"),
-    ("POST", "/v1/models/classifier:predict", b'{"signature_name": "nope", "instances": [[1]]}', 404,
+    ("POST", "/v1/models/classifier:predict", b'{"signature_name": "nope", "instances": [[1]]}', 400,
      'Serving signature name: "nope" not found'),
     ("POST", "/v1/models/classifier:predict", b'{"instances": [], "inputs": []}', 400,
      "Not both 'instances' and 'inputs' can be specified"),
