@@ -110,6 +110,17 @@ def run_saving_test(model, input_data, tmp_path, *, export_atol=ATOL) -> None:
             np.testing.assert_allclose(served[key].numpy(), value, rtol=RTOL, atol=export_atol)
 
 
+class EpochsStarted(keras.callbacks.Callback):
+    """Records the index of every epoch that ``fit`` begins: what a resumed run trains again."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started.append(epoch)
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

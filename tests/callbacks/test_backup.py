@@ -10,6 +10,8 @@ import pytest
 
 from callbacks import EpochLog, RunBackup, TrainingCurves, with_backup_last
 
+from harness import EpochsStarted
+
 # A scripted validation score, so that early stopping's decisions are known in advance: the best
 # is at epoch 3 (0-based), and with patience 3 training stops after epoch 6.
 SCORES = [5.0, 4.0, 3.5, 3.0, 3.2, 3.3, 3.4, 3.5, 3.6, 3.7, 3.8, 3.9]
@@ -29,15 +31,6 @@ class Interrupt(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.at_epoch:
             raise KeyboardInterrupt(f"killed at epoch {epoch}")
-
-
-class EpochsStarted(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.started = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started.append(epoch)
 
 
 def _model():

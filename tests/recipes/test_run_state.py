@@ -5,22 +5,14 @@ training, and an export that fails keeps the trained model and names the command
 import errno
 import json
 
-import keras
 import pytest
 
 import recipes
 from recipes.saved_models import _staging, tf_saved_model
 
+from harness import EpochsStarted
+
 SMALL = {"epochs": 3, "batch_size": 64}
-
-
-class EpochsStarted(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.started = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started.append(epoch)
 
 
 def _run(tmp_path, **options):
