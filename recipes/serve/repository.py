@@ -14,12 +14,12 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from recipes.errors import ConfigError
 from recipes.saved_models import version_folders
-from recipes.serve.codec import RequestError, TensorInfo
+from recipes.serve.codec import RequestError
+from recipes.serve.loading import LoadError, ServedVersion, load_version
 
 log = logging.getLogger("keras_recipes.serve")
 
@@ -28,59 +28,6 @@ MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 def valid_model_name(name: str) -> bool:
     return bool(MODEL_NAME.match(name)) and ".." not in name
-
-
-@dataclass
-class Signature:
-    name: str
-    function: object
-    inputs: dict[str, TensorInfo]
-    outputs: dict[str, TensorInfo]
-
-
-@dataclass
-class ServedVersion:
-    """One loaded SavedModel version and its signatures."""
-
-    name: str
-    version: int
-    path: Path
-    signatures: dict[str, Signature]
-    signature_defs: dict  # the SavedModel's SignatureDefMap as JSON, what TF Serving reports
-    loaded: object = field(repr=False, default=None)
-
-    def signature(self, signature_name: str) -> Signature:
-        if signature_name not in self.signatures:
-            raise RequestError(400, f"Serving signature name: \"{signature_name}\" not found in signature def; "
-                                    f"this model has {', '.join(sorted(self.signatures))}")
-        return self.signatures[signature_name]
-
-
-def _tensor_info(spec) -> TensorInfo:
-    shape = None if spec.shape.rank is None else tuple(spec.shape.as_list())
-    return TensorInfo(spec.dtype.name, shape)
-
-
-def load_version(name: str, version: int, path: Path) -> ServedVersion:
-    """Load ``path`` with ``tf.saved_model.load`` (no pickles, no Python code from the folder)."""
-    import tensorflow as tf
-    from google.protobuf import json_format
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    loaded = tf.saved_model.load(str(path))
-    signatures = {}
-    for signature_name, function in loaded.signatures.items():
-        inputs = function.structured_input_signature[1]
-        outputs = function.structured_outputs
-        signatures[signature_name] = Signature(
-            signature_name, function, {key: _tensor_info(spec) for key, spec in inputs.items()},
-            {key: TensorInfo(tensor.dtype.name, None if tensor.shape.rank is None else tuple(tensor.shape.as_list()))
-             for key, tensor in outputs.items()})
-    proto = saved_model_pb2.SavedModel()
-    proto.ParseFromString((path / "saved_model.pb").read_bytes())
-    signature_defs = {key: json_format.MessageToDict(value, preserving_proto_field_name=True)
-                      for key, value in proto.meta_graphs[0].signature_def.items()}
-    return ServedVersion(name, version, path, signatures, signature_defs, loaded)
 
 
 def _freeze_long_lived_objects() -> None:
@@ -145,7 +92,8 @@ class ModelRepository:
                 served = self._loader(name, version, path)
             except Exception as error:  # a broken export must not stop the server
                 self._failed_mtimes[path] = mtime
-                self._ended.setdefault(name, {})[version] = f"could not load {path}: {error}"
+                self._ended.setdefault(name, {})[version] = (  # clients see no server paths
+                    str(error) if isinstance(error, LoadError) else f"could not load version {version}: {type(error).__name__}")
                 log.error("could not load %s version %d from %s: %s", name, version, path, error)
                 continue
             with self._lock:

@@ -1,0 +1,191 @@
+"""One SavedModel version, loaded for serving, and its signatures as plain callables on numpy.
+
+TF2 SavedModels (those with an object graph, as ``model.export`` writes them) load with
+``tf.saved_model.load``. TF1 SavedModels, which TF2's loader refuses or mistranslates (``float_ref``
+variables, ``ParseExample`` over unknown-rank inputs), load as TF Serving loads every model: their
+``serve`` meta graph imported into a ``tf.compat.v1.Session``, each signature run by tensor name.
+Either way no pickles and no Python code from the folder run.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from recipes.serve.codec import RequestError, TensorInfo
+
+SERVE_TAG = "serve"
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+
+
+class LoadError(Exception):
+    """A version folder that cannot be served; the message names no absolute path."""
+
+
+@dataclass
+class Signature:
+    name: str
+    method_name: str
+    inputs: dict[str, TensorInfo]
+    outputs: dict[str, TensorInfo]
+    run: Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]] = field(repr=False)
+    """One blocking call on named numpy inputs, giving named numpy outputs; a malformed input
+    raises ``RequestError(400)`` with TensorFlow's reason and without its node trace."""
+
+
+@dataclass
+class ServedVersion:
+    """One loaded SavedModel version and its signatures."""
+
+    name: str
+    version: int
+    path: Path
+    signatures: dict[str, Signature]
+    signature_def_map: object = field(repr=False)  # tensorflow_serving SignatureDefMap-shaped proto map
+    loaded: object = field(repr=False, default=None)  # keeps the TF objects (or session) alive
+
+    def signature(self, signature_name: str) -> Signature:
+        key = signature_name or "serving_default"
+        if key not in self.signatures:
+            raise RequestError(400, f"Serving signature name: \"{key}\" not found in signature def")
+        return self.signatures[key]
+
+    @property
+    def signature_defs(self) -> dict:
+        """The SignatureDefMap as TF Serving prints it in JSON: every field, proto field names."""
+        from google.protobuf import json_format
+
+        return {key: json_format.MessageToDict(value, preserving_proto_field_name=True,
+                                               always_print_fields_with_no_presence=True)
+                for key, value in self.signature_def_map.items()}
+
+
+def _info_from_proto(tensor_info) -> TensorInfo:
+    import tensorflow as tf
+
+    dtype = tf.dtypes.as_dtype(tensor_info.dtype).base_dtype.name
+    shape = tensor_info.tensor_shape
+    if shape.unknown_rank:
+        return TensorInfo(dtype, None)
+    return TensorInfo(dtype, tuple(None if dim.size < 0 else dim.size for dim in shape.dim))
+
+
+def graph_error(message: str) -> str:
+    """The reason in a TensorFlow error, without its node trace (which names server files)."""
+    failed = re.search(r"assertion failed: \[([^\]]*)\]", message)
+    if failed:
+        return failed.group(1)
+    lines = [line.strip() for line in message.splitlines()
+             if line.strip() and not line.startswith((" ", "\t", "File ", "Graph execution error", "Detected at node"))]
+    reason = re.sub(r"\s*\[\[.*|\s*\[Op:.*", "", lines[-1] if lines else "").strip()
+    return f"the model rejected the input: {reason[:300] or 'invalid argument'}"
+
+
+def _read_meta_graph(path: Path):
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    proto = saved_model_pb2.SavedModel()
+    try:
+        proto.ParseFromString((path / "saved_model.pb").read_bytes())
+    except Exception as error:
+        raise LoadError(f"saved_model.pb is not a SavedModel ({type(error).__name__})") from None
+    for meta_graph in proto.meta_graphs:
+        if SERVE_TAG in meta_graph.meta_info_def.tags:
+            return meta_graph
+    tags = [list(m.meta_info_def.tags) for m in proto.meta_graphs]
+    raise LoadError(f"the SavedModel has no meta graph tagged '{SERVE_TAG}' (it has {tags})")
+
+
+def load_version(name: str, version: int, path: Path) -> ServedVersion:
+    """Load one version folder; ``LoadError`` says why not, naming the folder only relatively."""
+    import tensorflow as tf
+
+    path = Path(path)
+    meta_graph = _read_meta_graph(path)
+    tf2 = len(meta_graph.object_graph_def.nodes) > 0
+    try:
+        loaded, signatures = (_load_tf2 if tf2 else _load_tf1)(path, meta_graph)
+    except LoadError:
+        raise
+    except (tf.errors.OpError, ValueError, TypeError, KeyError, OSError) as error:
+        reason = error.message if isinstance(error, tf.errors.OpError) else str(error)
+        reason = reason.replace(str(path.resolve()), f"{name}/{path.name}").replace(str(path), f"{name}/{path.name}")
+        raise LoadError(f"{'TF2' if tf2 else 'TF1'} SavedModel failed to load: {reason.splitlines()[0][:300]}") from None
+    return ServedVersion(name, version, path, signatures, meta_graph.signature_def, loaded)
+
+
+def _load_tf2(path: Path, meta_graph):
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    signatures = {}
+    for key, function in loaded.signatures.items():
+        definition = meta_graph.signature_def[key]
+        inputs = {alias: _info_from_proto(info) for alias, info in definition.inputs.items()}
+        specs = function.structured_input_signature[1]
+        dtypes = {alias: spec.dtype for alias, spec in specs.items()}
+
+        def run(arrays, function=function, dtypes=dtypes):
+            tensors = {alias: tf.constant(array, dtype=dtypes[alias]) for alias, array in arrays.items()}
+            try:
+                outputs = function(**tensors)
+            except tf.errors.InvalidArgumentError as error:
+                raise RequestError(400, graph_error(error.message)) from None
+            return {alias: value.numpy() for alias, value in outputs.items()}
+
+        signatures[key] = Signature(key, definition.method_name or PREDICT_METHOD, inputs,
+                                    {alias: _info_from_proto(info) for alias, info in definition.outputs.items()}, run)
+    return loaded, signatures
+
+
+class _Session:
+    """A TF1 graph in its own session; ``run`` is safe from several threads (as Session.run is)."""
+
+    def __init__(self, path: Path):
+        import tensorflow as tf
+
+        self.graph = tf.Graph()
+        self.session = tf.compat.v1.Session(graph=self.graph)
+        with self.graph.as_default():
+            tf.compat.v1.saved_model.loader.load(self.session, [SERVE_TAG], str(path))
+        self.lock = threading.Lock()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _load_tf1(path: Path, meta_graph):
+    import tensorflow as tf
+
+    session = _Session(path)
+    signatures = {}
+    for key, definition in meta_graph.signature_def.items():
+        feeds = {alias: info.name for alias, info in definition.inputs.items()}
+        fetches = {alias: info.name for alias, info in definition.outputs.items()}
+        for tensor_name in [*feeds.values(), *fetches.values()]:
+            session.graph.get_tensor_by_name(tensor_name)  # a KeyError now, not at the first request
+
+        def run(arrays, feeds=feeds, fetches=fetches):
+            try:
+                values = session.session.run(fetches, {feeds[alias]: array for alias, array in arrays.items()})
+            except tf.errors.InvalidArgumentError as error:
+                raise RequestError(400, graph_error(error.message)) from None
+            return {alias: np.asarray(value) for alias, value in values.items()}
+
+        signatures[key] = Signature(key, definition.method_name or PREDICT_METHOD,
+                                    {alias: _info_from_proto(info) for alias, info in definition.inputs.items()},
+                                    {alias: _info_from_proto(info) for alias, info in definition.outputs.items()}, run)
+    return session, signatures
