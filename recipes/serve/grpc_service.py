@@ -1,0 +1,304 @@
+"""TF Serving's gRPC API over a ``ModelService``, with the official ``tensorflow-serving-api``
+protos, so that ``PredictionServiceStub`` and ``ModelServiceStub`` clients work unchanged.
+
+    PredictionService: Predict, Classify, Regress, GetModelMetadata
+    ModelService:      GetModelStatus (HandleReloadConfigRequest answers UNIMPLEMENTED)
+
+Requests are checked as TF Serving checks them (``predict_util.cc``, ``get_model_metadata_impl.cc``,
+``get_model_status_impl.cc``), with its messages and status codes. Input tensors are read as
+TensorFlow's ``Tensor::FromProto`` reads them (``tensor_content`` or the typed ``*_val`` fields);
+output tensors carry ``tensor_content`` for numbers, as TF Serving's
+``--enable_serialization_as_tensor_content`` (its default fills ``float_val`` and the like; clients
+reading with ``tf.make_ndarray`` get the same arrays either way).
+
+``start_grpc_server`` starts a ``grpc.aio`` server on the running event loop (uvloop included), so
+it shares the REST app's loop and batcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Mapping
+
+import grpc
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import error_codes_pb2
+from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
+                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
+                                     regression_pb2)
+
+from recipes.serve.codec import DEFAULT_SIGNATURE, RequestError
+from recipes.serve.server import AddressError, bind_sockets
+from recipes.serve.service import ModelService, ModelSpec
+
+log = logging.getLogger("keras_recipes.serve")
+
+DEFAULT_GRPC_PORT = 8500
+MAX_MESSAGE_BYTES = 2**31 - 1  # TF Serving's SetMaxMessageSize(INT_MAX), for receiving and sending
+MAX_ERROR_CHARS = 1024  # TF Serving's ToGRPCStatus truncates longer messages
+SIGNATURE_DEF = "signature_def"
+
+_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND,
+          413: grpc.StatusCode.RESOURCE_EXHAUSTED, 429: grpc.StatusCode.RESOURCE_EXHAUSTED,
+          501: grpc.StatusCode.UNIMPLEMENTED, 503: grpc.StatusCode.UNAVAILABLE}
+_REF_OFFSET = 100  # DT_FLOAT_REF is DT_FLOAT + 100
+
+
+class GrpcError(Exception):
+    """An answer whose gRPC code has no HTTP status of its own in ``RequestError``."""
+
+    def __init__(self, code: grpc.StatusCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def status_code(http_status: int) -> grpc.StatusCode:
+    return _CODES.get(http_status, grpc.StatusCode.INTERNAL)
+
+
+async def _answer(context: grpc.aio.ServicerContext, method: str, work: Awaitable):
+    """``work``'s response, or its error as a gRPC status: never a traceback (the log has it)."""
+    try:
+        return await work
+    except RequestError as error:
+        code, message = status_code(error.status), error.message
+    except GrpcError as error:
+        code, message = error.code, error.message
+    except Exception as error:
+        log.exception("gRPC %s failed", method)
+        code, message = grpc.StatusCode.INTERNAL, f"internal server error ({type(error).__name__}); see the server log"
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[:MAX_ERROR_CHARS] + "...TRUNCATED"
+    await context.abort(code, message)
+
+
+def _spec(request) -> ModelSpec:
+    if not request.HasField("model_spec"):
+        raise RequestError(400, "Missing ModelSpec")
+    proto = request.model_spec
+    choice = proto.WhichOneof("version_choice")
+    return ModelSpec(proto.name, proto.version.value if choice == "version" else None,
+                     proto.version_label if choice == "version_label" else None, proto.signature_name)
+
+
+def _set_model_spec(proto, name: str, version: int, signature_name: str | None = None) -> None:
+    proto.name = name
+    proto.version.value = version
+    if signature_name is not None:
+        proto.signature_name = signature_name or DEFAULT_SIGNATURE
+
+
+def _type_name(dtype: int) -> str:
+    """TensorFlow's DataTypeString: DT_FLOAT -> float, DT_HALF -> half, DT_FLOAT_REF -> float_ref."""
+    if dtype > _REF_OFFSET:
+        return _type_name(dtype - _REF_OFFSET) + "_ref"
+    try:
+        return types_pb2.DataType.Name(dtype)[3:].lower()
+    except ValueError:
+        return f"unknown dtype enum ({dtype})"
+
+
+def _ndarray(proto, alias: str) -> np.ndarray:
+    """A TensorProto as ``Tensor::FromProto`` reads it: missing values repeat the last one, extra
+    ones are ignored, and a ``tensor_content`` of the wrong size is refused."""
+    try:
+        tensor = tf.io.parse_tensor(proto.SerializeToString(), tf.dtypes.as_dtype(proto.dtype))
+        return tensor.numpy()
+    except (tf.errors.InvalidArgumentError, TypeError, ValueError):
+        raise RequestError(400, f"tensor parsing error: {alias}") from None
+
+
+def _input_protos(definition, sent: Mapping) -> dict:
+    """The TensorProto for each signature input, as ``VerifyRequestInputsSize`` and
+    ``GetInputValues`` pick them: the request's, else the signature's default."""
+    expected, given = set(definition.inputs), set(sent)
+    if len(given) > len(expected) or (len(given) < len(expected) and not definition.defaults):
+        raise RequestError(400, f"input size does not match signature: {len(given)}!={len(expected)} "
+                                f"len({{{','.join(sorted(given))}}}) != len({{{','.join(sorted(expected))}}}). "
+                                f"Sent extra: {{{','.join(sorted(given - expected))}}}. "
+                                f"Missing but required: {{{','.join(sorted(expected - given))}}}.")
+    protos = {}
+    for alias in sorted(expected):
+        if alias in sent:
+            protos[alias] = sent[alias]
+        elif alias in definition.defaults:
+            protos[alias] = definition.defaults[alias]
+        else:
+            raise RequestError(400, f"Signature input alias: {alias}(feed name: {definition.inputs[alias].name}) "
+                                    "not found in request and no default value provided. Inputs expected to be "
+                                    f"in the request {{{','.join(sorted(expected))}}}.")
+    if given - expected:
+        raise RequestError(400, f"Inputs contains invalid name. Used request inputs: "
+                                f"{','.join(sorted(given & expected))}, request input: {','.join(sorted(given))}")
+    return protos
+
+
+def _output_aliases(definition, output_filter) -> list[str]:
+    aliases: list[str] = []
+    for alias in output_filter:
+        if alias not in definition.outputs:
+            raise RequestError(400, f"output tensor alias not found in signature: {alias} Outputs expected to "
+                                    f"be in the set {{{','.join(sorted(definition.outputs))}}}.")
+        if alias in aliases:
+            raise RequestError(400, f"duplicate output tensor alias: {alias}")
+        aliases.append(alias)
+    return aliases or list(definition.outputs)
+
+
+def _check_dtypes(definition, protos: dict) -> None:
+    """The session's feed check: feeds are numbered in the order of their tensor names."""
+    feeds = sorted(protos, key=lambda alias: definition.inputs[alias].name)
+    for index, alias in enumerate(feeds):
+        wanted = definition.inputs[alias].dtype
+        wanted = wanted - _REF_OFFSET if wanted > _REF_OFFSET else wanted
+        if protos[alias].dtype != wanted:
+            raise RequestError(400, f"Expects arg[{index}] to be {_type_name(wanted)} but "
+                                    f"{_type_name(protos[alias].dtype)} is provided")
+
+
+def _examples(proto) -> list[bytes]:
+    """Serialized tf.Examples from an ``Input``: with a context, its bytes before each example's,
+    which merges the two when parsed (as TF Serving's InputToSerializedExampleTensor)."""
+    kind = proto.WhichOneof("kind")
+    if kind == "example_list":
+        return [example.SerializeToString() for example in proto.example_list.examples]
+    if kind == "example_list_with_context":
+        context = proto.example_list_with_context.context.SerializeToString()
+        return [context + example.SerializeToString() for example in proto.example_list_with_context.examples]
+    return []
+
+
+class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, service: ModelService):
+        self.service = service
+
+    async def Predict(self, request, context):
+        return await _answer(context, "Predict", self._predict(request))
+
+    async def Classify(self, request, context):
+        return await _answer(context, "Classify", self._classify(request))
+
+    async def Regress(self, request, context):
+        return await _answer(context, "Regress", self._regress(request))
+
+    async def GetModelMetadata(self, request, context):
+        return await _answer(context, "GetModelMetadata", self._metadata(request))
+
+    async def _predict(self, request) -> predict_pb2.PredictResponse:
+        spec = _spec(request)
+        batcher = self.service.batcher
+        with batcher.arrival() if batcher is not None else contextlib.nullcontext():
+            served = self.service.find(spec)
+            key = spec.signature_name or DEFAULT_SIGNATURE
+            if key not in served.signatures or key not in served.signature_def_map:
+                raise GrpcError(grpc.StatusCode.FAILED_PRECONDITION, f"Serving signature key \"{key}\" not found.")
+            signature, definition = served.signatures[key], served.signature_def_map[key]
+            protos = _input_protos(definition, request.inputs)
+            arrays = {alias: _ndarray(proto, alias) for alias, proto in protos.items()}
+            aliases = _output_aliases(definition, request.output_filter)
+            _check_dtypes(definition, protos)
+        if arrays:
+            outputs = await self.service.run(signature, arrays)
+        else:  # nothing to batch (a stateful model's incr_counter, say)
+            outputs = await asyncio.to_thread(signature.run, arrays)
+        response = predict_pb2.PredictResponse()
+        _set_model_spec(response.model_spec, spec.name, served.version, key)
+        for alias in aliases:
+            response.outputs[alias].CopyFrom(tf.make_tensor_proto(outputs[alias]))
+        return response
+
+    async def _classify(self, request) -> classification_pb2.ClassificationResponse:
+        spec = _spec(request)
+        served = self.service.find(spec)
+        results = await self.service.classify(served, spec.signature_name, _examples(request.input))
+        response = classification_pb2.ClassificationResponse()
+        _set_model_spec(response.model_spec, spec.name, served.version, spec.signature_name)
+        for classes in results:
+            classifications = response.result.classifications.add()
+            for label, score in classes:
+                entry = classifications.classes.add()
+                entry.label = label.decode("utf-8", "replace")  # a proto string; TF Serving's labels are bytes
+                if score is not None:
+                    entry.score = score
+        return response
+
+    async def _regress(self, request) -> regression_pb2.RegressionResponse:
+        spec = _spec(request)
+        served = self.service.find(spec)
+        values = await self.service.regress(served, spec.signature_name, _examples(request.input))
+        response = regression_pb2.RegressionResponse()
+        _set_model_spec(response.model_spec, spec.name, served.version, spec.signature_name)
+        for value in values:
+            response.result.regressions.add().value = value
+        return response
+
+    async def _metadata(self, request) -> get_model_metadata_pb2.GetModelMetadataResponse:
+        spec = _spec(request)
+        if not request.metadata_field:
+            raise RequestError(400, "GetModelMetadataRequest must specify at least one metadata_field")
+        for field in request.metadata_field:
+            if field != SIGNATURE_DEF:
+                raise RequestError(400, f"Metadata field {field} is not supported")
+        served = self.service.find(spec)
+        signature_defs = get_model_metadata_pb2.SignatureDefMap()
+        for key, definition in served.signature_def_map.items():
+            signature_defs.signature_def[key].CopyFrom(definition)
+        response = get_model_metadata_pb2.GetModelMetadataResponse()
+        _set_model_spec(response.model_spec, served.name, served.version)
+        response.metadata[SIGNATURE_DEF].Pack(signature_defs)
+        return response
+
+
+class ModelStatusService(model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, service: ModelService):
+        self.service = service
+
+    async def GetModelStatus(self, request, context):
+        return await _answer(context, "GetModelStatus", self._status(request))
+
+    async def HandleReloadConfigRequest(self, request, context):
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                            "HandleReloadConfigRequest is not served; this server reloads models from disk")
+
+    async def _status(self, request) -> get_model_status_pb2.GetModelStatusResponse:
+        entries = self.service.status(_spec(request))
+        response = get_model_status_pb2.GetModelStatusResponse()
+        for entry in entries:
+            status = response.model_version_status.add()
+            status.version = int(entry["version"])
+            status.state = get_model_status_pb2.ModelVersionStatus.State.Value(entry["state"])
+            status.status.error_code = error_codes_pb2.Code.Value(entry["status"]["error_code"])
+            status.status.error_message = entry["status"]["error_message"]
+        return response
+
+
+async def start_grpc_server(service: ModelService, host: str = "127.0.0.1", port: int = DEFAULT_GRPC_PORT, *,
+                            max_message_bytes: int = MAX_MESSAGE_BYTES) -> grpc.aio.Server:
+    """A started ``grpc.aio`` server on the running loop; stop it with ``await server.stop(grace)``.
+
+    A port that cannot be bound raises ``AddressError`` (``AddressInUseError`` when it is taken).
+    """
+    options = [("grpc.max_receive_message_length", max_message_bytes),
+               ("grpc.max_send_message_length", max_message_bytes),
+               ("grpc.so_reuseport", 0)]  # else a second server on the port would share it silently
+    server = grpc.aio.server(options=options)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(service), server)
+    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelStatusService(service), server)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        bound = server.add_insecure_port(address)
+    except RuntimeError:
+        bound = 0
+    if not bound:
+        await server.stop(None)
+        for sock in bind_sockets(host, port):  # raises the reason, if the port is still unusable
+            sock.close()
+        raise AddressError(f"cannot listen for gRPC on {host} port {port}", host=host, port=port)
+    await server.start()
+    log.info("gRPC listening on %s:%d", host, bound)
+    return server
