@@ -1,12 +1,16 @@
-"""The ASGI application: TF Serving's REST API (same URLs, bodies and status codes) over a folder
-of exported models, on Starlette.
+"""The ASGI application: TF Serving's REST API (same URLs, bodies, status codes and messages) over
+the models of a ``ModelRepository``, on Starlette. Dispatch follows TF Serving's
+``http_rest_api_handler.cc``:
 
-    GET  /v1/models/{name}[/versions/{v}]             model status
-    GET  /v1/models/{name}[/versions/{v}]/metadata    signature definitions
-    POST /v1/models/{name}[/versions/{v}]:predict     row ("instances") or columnar ("inputs")
+    GET  /v1/models/NAME[/versions/N | /labels/L]             model status
+    GET  /v1/models/NAME[/versions/N | /labels/L]/metadata    signature definitions
+    POST /v1/models/NAME[/versions/N | /labels/L]:predict     row ("instances") or columnar ("inputs")
+    POST /v1/models/NAME[/versions/N | /labels/L]:classify    tf.Examples ("examples", "context")
+    POST /v1/models/NAME[/versions/N | /labels/L]:regress
 
-Every error is ``{"error": "..."}``: 400 for a malformed request, a wrong shape or dtype, 404 for
-an unknown model, version, signature or URL, 413 for a body over the limit, 500 (without a
+Every other request under ``/v1/`` is ``400 Malformed request``; paths elsewhere are 404. Errors
+are TF Serving's ``{"error": "..."}``: 400 for a malformed request, 404 for an unknown model or
+version, 413 for a body over the limit, 503 when the batching queue is full, 500 (without a
 traceback; the server log has it) for anything else.
 """
 
@@ -14,38 +18,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
+from urllib.parse import unquote
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
-from recipes.saved_models import version_number
-
-from recipes.serve import codec
+from recipes.serve import codec, jsonwrite
 from recipes.serve.batching import Batcher
 from recipes.serve.codec import RequestError
 from recipes.serve.repository import ModelRepository
+from recipes.serve.service import ModelService, ModelSpec
 
 log = logging.getLogger("keras_recipes.serve")
 
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
-_PATH = re.compile(
-    r"^(?P<name>[^/:]+)(?:/versions/(?P<version>[^/:]+))?(?:(?P<metadata>/metadata)|:(?P<verb>[a-z]+))?$")
+_REST_PATH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
+_PREDICTION_PATH = re.compile(
+    r"/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.IGNORECASE)
+_STATUS_PATH = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?(?:/(metadata))?", re.IGNORECASE)
+_INT64_MAX = 2**63 - 1
 
 
-class _JSON(JSONResponse):
-    def render(self, content) -> bytes:
-        import json
-
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+def _json(body: bytes, status: int = 200) -> Response:
+    return Response(body, status_code=status, media_type="application/json")
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return _JSON({"error": message}, status_code=status)
+def _error(status: int, message: str) -> Response:
+    return _json(jsonwrite.error_body(message), status)
 
 
 def run_signature(signature, arrays: dict) -> dict:
@@ -56,7 +61,7 @@ def run_signature(signature, arrays: dict) -> dict:
 def create_app(base_path="saved_models", *, batching: bool = False, max_batch_size: int = 32,
                batch_timeout_ms: float = 5.0, batch_threads: int = 1, poll_seconds: float = 2.0,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, repository: ModelRepository | None = None) -> Starlette:
-    """A Starlette app serving the newest version of every model under ``base_path``.
+    """A Starlette app serving the models under ``base_path`` (or ``repository``).
 
     ``batching`` merges concurrent requests for the same signature, up to ``max_batch_size``
     rows or ``batch_timeout_ms`` after the first, running up to ``batch_threads`` batches at once.
@@ -67,43 +72,71 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
     if batching:
         batcher = Batcher(run_signature, max_batch_size=max_batch_size, max_wait_ms=batch_timeout_ms,
                           batch_threads=batch_threads)
+    service = ModelService(repository, batcher=batcher)
 
-    async def models(request: Request):
-        match = _PATH.match(request.path_params["rest"])
-        if match is None:
-            return _error(404, f"unknown URL {request.url.path}; see the TF Serving REST API: "
-                               "/v1/models/NAME[/versions/N][/metadata|:predict]")
-        name, version_text, metadata, verb = match.group("name", "version", "metadata", "verb")
+    async def rest(request: Request) -> Response:
+        path = _raw_path(request)
+        if not _REST_PATH.fullmatch(path):
+            return _error(404, f"unknown URL {path}; the REST API is under /v1/models/NAME")
+        if request.method == "OPTIONS":  # a CORS preflight, answered as TF Serving answers it
+            if re.search(r"https?://", request.headers.get("origin", "")):
+                return Response(status_code=200)
+            return _error(400, "Origin header is missing in CORS preflight")
         try:
-            version = _version(version_text)
-            if verb is None:
-                if request.method != "GET":
-                    return _error(405, f"{request.method} is not allowed here; use GET, or POST to ...:predict")
-                if metadata:
-                    return _JSON(_metadata(repository.get(name, version)))
-                return _JSON({"model_version_status": repository.status(name, version)})
-            if verb != "predict":
-                return _error(400 if verb in ("classify", "regress") else 404,
-                              f"':{verb}' is not served; this server answers ':predict'")
-            if request.method != "POST":
-                return _error(405, "':predict' takes POST with a JSON body")
-            with batcher.arrival() if batcher is not None else contextlib.nullcontext():
-                served = repository.get(name, version)
-                parsed = codec.parse_body(await _body(request, max_body_bytes))
-                signature = served.signature(parsed.signature_name)
-                arrays = codec.to_arrays(parsed, signature.inputs)
-            if batcher is not None:
-                outputs = await batcher.submit(signature, arrays)
-            else:
-                outputs = await asyncio.to_thread(run_signature, signature, arrays)
-            return _JSON(codec.format_response(outputs, parsed.format))
+            return await _dispatch(request, path)
         except RequestError as error:
             return _error(error.status, error.message)
 
-    async def not_found(request: Request, exc: HTTPException):
-        if exc.status_code == 404:
-            return _error(404, f"unknown URL {request.url.path}; models are under /v1/models/NAME")
-        return _error(exc.status_code, exc.detail or "request failed")
+    async def _dispatch(request: Request, path: str) -> Response:
+        method = request.method
+        malformed = RequestError(400, f"Malformed request: {method} {path}")
+        if method == "POST":
+            match = _PREDICTION_PATH.fullmatch(path)
+            if match is None:
+                raise malformed
+            name, version, label, verb = match.groups()
+            spec = ModelSpec(*_model_info(name, version, label))
+            body = await _body(request, max_body_bytes)
+            if verb == "predict":
+                return await _predict(spec, body)
+            if verb in ("classify", "regress"):
+                return await _examples(spec, body, verb)
+            raise malformed  # ":PREDICT": the path matches case-insensitively, the verb does not
+        if method == "GET":
+            match = _STATUS_PATH.fullmatch(path)
+            if match is None:
+                raise malformed
+            name, version, label, subresource = match.groups()
+            if name is None:
+                raise RequestError(400, "Missing model name in request.")
+            spec = ModelSpec(*_model_info(name, version, label))
+            if subresource == "metadata":
+                return _json(_metadata_body(service.find(spec)))
+            return _json(_pretty({"model_version_status": service.status(spec)}))
+        raise malformed
+
+    async def _predict(spec: ModelSpec, body: bytes) -> Response:
+        with batcher.arrival() if batcher is not None else contextlib.nullcontext():
+            document = codec.parse_json(body)
+            signature_name = codec.signature_name_of(document)
+            served = service.find(spec)
+            signature = served.signature(signature_name)
+            if not signature.inputs:
+                raise RequestError(400, f"Failed to get input map for signature: {signature_name or 'DEFAULT'}")
+            parsed = codec.predict_request(document, signature_name)
+            arrays = codec.to_arrays(parsed, signature.inputs)
+        outputs = await service.run(signature, arrays)
+        try:
+            return _json(jsonwrite.predict_body(outputs, parsed.format == codec.ROW))
+        except ValueError as error:
+            raise RequestError(400, str(error)) from None
+
+    async def _examples(spec: ModelSpec, body: bytes, verb: str) -> Response:
+        signature_name, examples = codec.examples_request(body, verb)
+        served = service.find(spec)
+        if verb == "classify":
+            return _json(jsonwrite.classify_body(await service.classify(served, signature_name, examples)))
+        return _json(jsonwrite.regress_body(await service.regress(served, signature_name, examples)))
 
     async def internal_error(request: Request, exc: Exception):
         log.exception("error answering %s %s", request.method, request.url.path, exc_info=exc)
@@ -111,26 +144,38 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        repository.start()
+        await asyncio.to_thread(repository.start)
         log.info("serving %s from %s", ", ".join(repository.names()) or "no models yet", repository.base_path)
         yield
         repository.stop()
 
-    app = Starlette(routes=[Route("/v1/models/{rest:path}", models, methods=["GET", "POST"])],
-                    exception_handlers={HTTPException: not_found, Exception: internal_error}, lifespan=lifespan)
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
+    app = Starlette(routes=[Route("/{rest:path}", rest, methods=methods)],
+                    exception_handlers={Exception: internal_error}, lifespan=lifespan)
     app.state.repository = repository
     app.state.batcher = batcher
+    app.state.service = service
     return app
 
 
-def _version(text: str | None) -> int | None:
-    if text is None:
-        return None
-    number = version_number(text)
-    if number is None:
-        raise RequestError(400, f"Failed to convert version: {text[:40]!r}{'...' if len(text) > 40 else ''} is "
-                                "not a whole number of ASCII digits within int64")
-    return number
+def _raw_path(request: Request) -> str:
+    """The path as sent, still percent-encoded (TF Serving matches its patterns on that)."""
+    raw = request.scope.get("raw_path")
+    if raw is None:
+        return request.url.path
+    return raw.decode("latin-1").split("?", 1)[0]
+
+
+def _model_info(name: str, version: str | None, label: str | None) -> tuple[str, int | None, str | None]:
+    number = None
+    if version is not None:
+        digits = version.lstrip("0") or "0"
+        number = int(digits) if len(digits) <= 19 else _INT64_MAX + 1
+        if number > _INT64_MAX:
+            shown = version if len(version) <= 40 else f"{version[:40]}..."
+            raise RequestError(400, f"Failed to convert version: {shown} to numeric.")
+    return (unquote(name, errors="surrogateescape"), number,
+            None if label is None else unquote(label, errors="surrogateescape"))
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -146,6 +191,11 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _metadata(served) -> dict:
-    return {"model_spec": {"name": served.name, "signature_name": "", "version": str(served.version)},
-            "metadata": {"signature_def": {"signature_def": served.signature_defs}}}
+def _pretty(value) -> bytes:
+    """JSON as protobuf's printer writes TF Serving's status and metadata (1-space indent)."""
+    return (json.dumps(value, indent=1, ensure_ascii=False) + "\n").encode("utf-8", "backslashreplace")
+
+
+def _metadata_body(served) -> bytes:
+    return _pretty({"model_spec": {"name": served.name, "signature_name": "", "version": str(served.version)},
+                    "metadata": {"signature_def": {"signature_def": served.signature_defs}}})

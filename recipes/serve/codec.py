@@ -1,20 +1,20 @@
-"""TF Serving's REST request and response bodies <-> numpy arrays for one signature.
+"""TF Serving's REST request bodies -> numpy arrays for one signature.
 
-Row format: ``{"signature_name": ..., "instances": [...]}`` answered with ``{"predictions": ...}``.
-Columnar format: ``{"inputs": ...}`` answered with ``{"outputs": ...}``. String tensors take
-JSON strings or ``{"b64": ...}``; string outputs whose name ends in ``_bytes`` (or that are not
-UTF-8) are returned as ``{"b64": ...}``, as TF Serving does.
+Row format: ``{"signature_name": ..., "instances": [...]}``; columnar format: ``{"inputs": ...}``.
+String tensors take JSON strings or ``{"b64": ...}``. ``:classify`` and ``:regress`` bodies
+(``examples``, ``context``) become serialized tf.Examples. Responses are written by ``jsonwrite``.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 
 import numpy as np
 import orjson
+
+from recipes.serve import jsonparse
 
 ROW, COLUMNAR = "row", "columnar"
 MAX_DIMENSIONS = 64  # numpy's limit; TensorFlow's is higher
@@ -49,45 +49,136 @@ class PredictRequest:
     payload: object
 
 
-def parse_body(body: bytes) -> PredictRequest:
+def parse_json(body: bytes) -> dict:
+    """The request's top-level JSON object, parsed as TF Serving's rapidjson parses it: NaN and
+    Infinity allowed, any nesting depth, bytes after the object ignored. orjson takes the common
+    case; anything it refuses goes through ``jsonparse.parse`` for rapidjson's answer."""
     try:
-        request = orjson.loads(body)
-    except orjson.JSONDecodeError:  # NaN, Infinity and huge integers are left to the standard parser
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
         try:
-            request = json.loads(body)
-        except RecursionError:
-            raise RequestError(400, "JSON Parse error: the body is nested too deeply") from None
-        except ValueError as error:  # malformed JSON, bad UTF-8, an integer of thousands of digits
-            raise RequestError(400, f"JSON Parse error: {str(error)[:200]}") from None
-    if not isinstance(request, dict):
-        raise RequestError(400, "the request body must be a JSON object with 'instances' or 'inputs'")
-    unknown = set(request) - {"signature_name", "instances", "inputs"}
-    if unknown:
-        raise RequestError(400, f"unknown request key(s) {', '.join(sorted(map(repr, unknown)))}; "
-                                "expected 'signature_name' and one of 'instances' or 'inputs'")
-    if ("instances" in request) == ("inputs" in request):
-        raise RequestError(400, "Missing 'inputs' or 'instances' key" if "instances" not in request
-                           else "Not both 'instances' and 'inputs' can be specified")
-    signature_name = request.get("signature_name") or DEFAULT_SIGNATURE  # "" means the default, as in TF Serving
-    if not isinstance(signature_name, str):
-        raise RequestError(400, "'signature_name' must be a string")
-    try:
-        signature_name.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RequestError(400, "'signature_name' is not valid Unicode (it holds a lone surrogate)") from None
-    if "instances" in request:
-        if not isinstance(request["instances"], list) or not request["instances"]:
-            raise RequestError(400, "'instances' must be a non-empty list, one entry per example")
-        return PredictRequest(signature_name, ROW, request["instances"])
-    return PredictRequest(signature_name, COLUMNAR, request["inputs"])
+            document = jsonparse.parse(body)
+        except jsonparse.JSONParseError as error:
+            raise RequestError(400, str(error)) from None
+    if not isinstance(document, dict):
+        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} Is not object")
+    return document
+
+
+def signature_name_of(document: dict) -> str:
+    """``signature_name`` as given ("" when absent: the default signature)."""
+    name = document.get("signature_name", "")
+    if not isinstance(name, str):
+        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} not formatted correctly. "
+                                "'signature_name' key must be a string value.")
+    return name
+
+
+def parse_body(body: bytes) -> PredictRequest:
+    """A predict body; other top-level keys are ignored, as TF Serving ignores them."""
+    document = parse_json(body)
+    return predict_request(document, signature_name_of(document))
+
+
+def predict_request(document: dict, signature_name: str) -> PredictRequest:
+    has_instances, has_inputs = "instances" in document, "inputs" in document
+    if has_instances and has_inputs:
+        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} Not formatted correctly expecting "
+                                "only one of 'inputs' or 'instances' keys to exist ")
+    if has_instances:
+        instances = document["instances"]
+        if not isinstance(instances, list):
+            raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} Expecting 'instances' to be "
+                                    "an list/array")
+        if not instances:
+            raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} No values in 'instances' array")
+        return PredictRequest(signature_name or DEFAULT_SIGNATURE, ROW, instances)
+    if has_inputs:
+        return PredictRequest(signature_name or DEFAULT_SIGNATURE, COLUMNAR, document["inputs"])
+    raise RequestError(400, "Missing 'inputs' or 'instances' key")
+
+
+def examples_request(body: bytes, verb: str) -> tuple[str, list[bytes]]:
+    """A ``:classify`` or ``:regress`` body as (signature name, serialized tf.Examples), each
+    example's features after the ``context`` features, as TF Serving joins them."""
+    from tensorflow.core.example import example_pb2
+
+    document = parse_json(body)
+    signature_name = signature_name_of(document)
+    context = b""
+    if "context" in document:
+        context = _example(document["context"], example_pb2).SerializeToString()
+    if "examples" not in document:
+        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} When method is {verb}, key "
+                                "'examples' is expected and was not found")
+    examples = document["examples"]
+    if not isinstance(examples, list):
+        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} Expecting 'examples' value to be "
+                                "an list/array")
+    if not examples:
+        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} 'examples' value is an empty array")
+    return signature_name, [context + _example(example, example_pb2).SerializeToString() for example in examples]
+
+
+def _example(value, example_pb2):
+    """One JSON object as a tf.Example, by TF Serving's rules: strings and {"b64"} are bytes,
+    JSON integers and booleans int64, other numbers float; one kind per feature."""
+    if not isinstance(value, dict) or _is_b64(value):
+        raise RequestError(400, f"Example must be JSON object but got JSON {jsonparse.type_name(value)}")
+    example = example_pb2.Example()
+    for name, content in value.items():
+        values: dict[str, list] = {}
+        for item in content if isinstance(content, list) else [content]:
+            kind, converted = _feature_value(name, item)
+            if values and kind not in values:
+                raise RequestError(400, f"Unexpected element type in feature: {name} expecting type: {next(iter(values))}")
+            values.setdefault(kind, []).append(converted)
+        feature = example.features.feature[name]
+        for kind, items in values.items():
+            getattr(feature, f"{kind}_list").value.extend(items)
+    return example
+
+
+def _feature_value(name: str, item) -> tuple[str, object]:
+    if isinstance(item, bool):
+        return "int64", int(item)
+    if isinstance(item, int):
+        if 2**63 <= item < 2**64:
+            raise RequestError(400, f"Feature: {name} has uint64_t element. Only int64_t is supported.")
+        if not -2**63 <= item < 2**63:
+            return "float", float(item)  # rapidjson reads an integer beyond 64 bits as a double
+        return "int64", item
+    if isinstance(item, float):
+        return "float", item
+    if isinstance(item, str):
+        return "bytes", item.encode("utf-8")
+    if _is_b64(item):
+        return "bytes", _strings(item)
+    raise RequestError(400, f"Feature: {name} has element with unexpected JSON type: {jsonparse.type_name(item)}")
 
 
 def to_arrays(request: PredictRequest, inputs: dict[str, TensorInfo]) -> dict[str, np.ndarray]:
     """The named input arrays for the signature; a ``RequestError`` (400) names what is wrong."""
+    if _first_element_depth(request.payload) > MAX_DIMENSIONS + 1:
+        raise RequestError(400, f"the request's lists are nested too deeply for any tensor (more than "
+                                f"{MAX_DIMENSIONS} dimensions)")
     try:
         return _to_arrays(request, inputs)
     except RecursionError:
         raise RequestError(400, "the request's lists are nested too deeply for any tensor") from None
+
+
+def _first_element_depth(value) -> int:
+    """How deep lists nest along their first elements (TF Serving's shape discovery), or through
+    the first value of an object; counted without recursion."""
+    depth = 0
+    while True:
+        if isinstance(value, dict) and value:
+            value = next(iter(value.values()))
+        elif isinstance(value, list) and value:
+            value, depth = value[0], depth + 1
+        else:
+            return depth + isinstance(value, list)
 
 
 def _to_arrays(request: PredictRequest, inputs: dict[str, TensorInfo]) -> dict[str, np.ndarray]:
@@ -205,37 +296,3 @@ def _check_shape(array: np.ndarray, info: TensorInfo, where: str) -> None:
                 "{\"inputs\": {...}}." if info.shape == () else " The first dimension is the batch.")
         raise RequestError(400, f"{where} has shape {tuple(array.shape)} but the signature expects "
                                 f"{info.describe()}.{hint}")
-
-
-def format_response(outputs: dict[str, np.ndarray], request_format: str) -> dict:
-    """``{"predictions": ...}`` for a row request, ``{"outputs": ...}`` for a columnar one."""
-    values = {name: _jsonable(np.asarray(value), name.endswith("_bytes")) for name, value in outputs.items()}
-    if request_format == COLUMNAR:
-        return {"outputs": next(iter(values.values())) if len(values) == 1 else values}
-    sizes = {name: np.shape(value)[0] if np.ndim(value) else None for name, value in outputs.items()}
-    if None in sizes.values() or len(set(sizes.values())) > 1:
-        raise RequestError(400, "the row ('instances') format needs every output to have the batch "
-                                f"dimension first; output sizes are {sizes}. Use the columnar 'inputs' format")
-    if len(values) == 1:
-        return {"predictions": next(iter(values.values()))}
-    count = next(iter(sizes.values()))
-    return {"predictions": [{name: value[i] for name, value in values.items()} for i in range(count)]}
-
-
-def _jsonable(array: np.ndarray, as_b64: bool):
-    if array.dtype == object or array.dtype.kind == "S":
-        return _encode_strings(array.tolist(), as_b64)
-    return array.tolist()
-
-
-def _encode_strings(value, as_b64: bool):
-    if isinstance(value, list):
-        return [_encode_strings(v, as_b64) for v in value]
-    if isinstance(value, bytes):
-        if not as_b64:
-            try:
-                return value.decode("utf-8")
-            except UnicodeDecodeError:
-                pass
-        return {"b64": base64.b64encode(value).decode("ascii")}
-    return value

@@ -10,7 +10,6 @@ Either way no pickles and no Python code from the folder run.
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -59,12 +58,35 @@ class ServedVersion:
 
     @property
     def signature_defs(self) -> dict:
-        """The SignatureDefMap as TF Serving prints it in JSON: every field, proto field names."""
+        """The SignatureDefMap as TF Serving prints it in JSON: every field, proto field names, in
+        protobuf's C++ printer's order."""
         from google.protobuf import json_format
 
-        return {key: json_format.MessageToDict(value, preserving_proto_field_name=True,
-                                               always_print_fields_with_no_presence=True)
+        return {key: _printer_order(json_format.MessageToDict(value, preserving_proto_field_name=True,
+                                                              always_print_fields_with_no_presence=True),
+                                    value.DESCRIPTOR)
                 for key, value in self.signature_def_map.items()}
+
+
+def _printer_order(value: dict, descriptor) -> dict:
+    """Keys as protobuf's C++ JSON printer writes them: plain fields by number, then the set
+    member of each oneof (TensorInfo's ``name`` comes after ``dtype`` and ``tensor_shape``)."""
+    fields = sorted(descriptor.fields, key=lambda f: (f.containing_oneof is not None, f.number))
+    ordered = {}
+    for member in fields:
+        if member.name not in value:
+            continue
+        item = value[member.name]
+        message = member.message_type
+        if message is not None and message.GetOptions().map_entry:
+            inner = message.fields_by_name["value"].message_type
+            item = {k: _printer_order(v, inner) for k, v in item.items()} if inner is not None else item
+        elif message is not None and isinstance(item, list):
+            item = [_printer_order(entry, message) for entry in item]
+        elif message is not None and isinstance(item, dict):
+            item = _printer_order(item, message)
+        ordered[member.name] = item
+    return ordered
 
 
 def _info_from_proto(tensor_info) -> TensorInfo:
@@ -72,7 +94,7 @@ def _info_from_proto(tensor_info) -> TensorInfo:
 
     dtype = tf.dtypes.as_dtype(tensor_info.dtype).base_dtype.name
     shape = tensor_info.tensor_shape
-    if shape.unknown_rank:
+    if shape.unknown_rank or not tensor_info.HasField("tensor_shape"):
         return TensorInfo(dtype, None)
     return TensorInfo(dtype, tuple(None if dim.size < 0 else dim.size for dim in shape.dim))
 
@@ -155,7 +177,6 @@ class _Session:
         self.session = tf.compat.v1.Session(graph=self.graph)
         with self.graph.as_default():
             tf.compat.v1.saved_model.loader.load(self.session, [SERVE_TAG], str(path))
-        self.lock = threading.Lock()
 
     def close(self) -> None:
         self.session.close()
@@ -169,23 +190,37 @@ class _Session:
 
 def _load_tf1(path: Path, meta_graph):
     import tensorflow as tf
+    from tensorflow.core.protobuf import config_pb2
 
     session = _Session(path)
     signatures = {}
     for key, definition in meta_graph.signature_def.items():
-        feeds = {alias: info.name for alias, info in definition.inputs.items()}
-        fetches = {alias: info.name for alias, info in definition.outputs.items()}
+        feeds = {alias: info.name for alias, info in sorted(definition.inputs.items())}
+        fetches = {alias: info.name for alias, info in sorted(definition.outputs.items())}
         for tensor_name in [*feeds.values(), *fetches.values()]:
             session.graph.get_tensor_by_name(tensor_name)  # a KeyError now, not at the first request
+        # A callable feeds tensors as TF Serving's C++ Session::Run does: without Session.run's
+        # Python-side check of the fed shape against the graph's static one.
+        call = session.session._make_callable_from_options(
+            config_pb2.CallableOptions(feed=list(feeds.values()), fetch=list(fetches.values())))
 
-        def run(arrays, feeds=feeds, fetches=fetches):
+        def run(arrays, feeds=feeds, fetches=fetches, call=call):
+            missing = sorted(set(feeds) - set(arrays))
+            if missing:
+                raise RequestError(400, f"the signature's input(s) {', '.join(missing)} are missing")
             try:
-                values = session.session.run(fetches, {feeds[alias]: array for alias, array in arrays.items()})
+                values = call(*[arrays[alias] for alias in feeds])
             except tf.errors.InvalidArgumentError as error:
                 raise RequestError(400, graph_error(error.message)) from None
-            return {alias: np.asarray(value) for alias, value in values.items()}
+            return {alias: np.asarray(value) for alias, value in zip(fetches, values)}
 
         signatures[key] = Signature(key, definition.method_name or PREDICT_METHOD,
-                                    {alias: _info_from_proto(info) for alias, info in definition.inputs.items()},
+                                    {alias: _graph_info(session.graph, name) for alias, name in feeds.items()},
                                     {alias: _info_from_proto(info) for alias, info in definition.outputs.items()}, run)
     return session, signatures
+
+
+def _graph_info(graph, tensor_name: str) -> TensorInfo:
+    """The dtype the graph's tensor takes, which a TF1 signature may misstate; any shape, since
+    TF Serving leaves shapes to the graph."""
+    return TensorInfo(graph.get_tensor_by_name(tensor_name).dtype.base_dtype.name, None)

@@ -65,9 +65,7 @@ class ModelService:
                        examples: list[bytes]) -> list[list[tuple[bytes, float | None]]]:
         """Per example, ``(label, score)`` per class; a label is ``b""`` without a ``classes`` output,
         a score ``None`` without ``scores``."""
-        signature = _example_signature(served, signature_name, "classification")
-        if len(signature.outputs) not in (1, 2):
-            raise RequestError(400, f"Expected one or two output Tensors, found {len(signature.outputs)}")
+        signature = _example_signature(served, signature_name, "classification", outputs=(1, 2))
         if CLASSIFY_CLASSES not in signature.outputs and CLASSIFY_SCORES not in signature.outputs:
             raise RequestError(400, "Expected classification signature outputs to contain at least one of "
                                     f"\"{CLASSIFY_CLASSES}\" or \"{CLASSIFY_SCORES}\".")
@@ -92,9 +90,7 @@ class ModelService:
                 for i in range(len(examples))]
 
     async def regress(self, served: ServedVersion, signature_name: str, examples: list[bytes]) -> list[float]:
-        signature = _example_signature(served, signature_name, "regression")
-        if len(signature.outputs) != 1:
-            raise RequestError(400, "Expected one output Tensor.")
+        signature = _example_signature(served, signature_name, "regression", outputs=(1,))
         if REGRESS_OUTPUTS not in signature.outputs:
             raise RequestError(400, f"No regression outputs found in SignatureDef: {signature.name}")
         output = (await asyncio.to_thread(signature.run, {REGRESS_INPUTS: _example_tensor(examples)}))[REGRESS_OUTPUTS]
@@ -109,16 +105,20 @@ class ModelService:
         return [float(value) for value in output.reshape(-1)]
 
 
-def _example_signature(served: ServedVersion, signature_name: str, kind: str) -> Signature:
+def _example_signature(served: ServedVersion, signature_name: str, kind: str, *, outputs: tuple) -> Signature:
+    """The signature, checked in the order TF Serving checks it."""
     key = signature_name or "serving_default"
     if key not in served.signatures:
         raise RequestError(400, f"No signature was found with the name: {key}")
     signature = served.signatures[key]
     if len(signature.inputs) != 1:
         raise RequestError(400, "Expected one input Tensor.")
-    if CLASSIFY_INPUTS not in signature.inputs or signature.inputs[CLASSIFY_INPUTS].dtype != "string":
+    if len(signature.outputs) not in outputs:
+        raise RequestError(400, "Expected one output Tensor." if outputs == (1,) else
+                           f"Expected one or two output Tensors, found {len(signature.outputs)}")
+    if CLASSIFY_INPUTS not in signature.inputs:
         raise RequestError(400, f"No {kind} inputs found in SignatureDef: signature {key!r} takes "
-                                f"{', '.join(signature.inputs)}, not one string tensor 'inputs' of tf.Examples")
+                                f"{', '.join(signature.inputs)}, not one tensor 'inputs' of serialized tf.Examples")
     return signature
 
 

@@ -1,0 +1,231 @@
+"""The REST server against TF Serving's own test models (../shared/tfserving-testdata): whatever
+TF Serving answers for them, this server answers too: metadata byte for byte, the REST API
+documentation's examples, TF1 graphs TF2's loader refuses, classify and regress over tf.Examples,
+rapidjson's tolerance, and a fuzz that never gets a 500."""
+
+import http.client
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness import Server
+
+pytestmark = pytest.mark.e2e
+
+TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "tfserving-testdata"
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    if not TESTDATA.is_dir():
+        pytest.fail(f"TF Serving's test models are missing: {TESTDATA}")
+    base = tmp_path_factory.mktemp("tfserving_models")
+    for name, source in [("default", "saved_model_half_plus_two_cpu"), ("half_plus_two", "saved_model_half_plus_two_cpu"),
+                         ("half_plus_two_tf2", "saved_model_half_plus_two_tf2_cpu"),
+                         ("half_plus_three", "saved_model_half_plus_three"), ("counter", "saved_model_counter")]:
+        shutil.copytree(TESTDATA / source, base / name)
+    broken = base / "broken" / "00000007"
+    broken.mkdir(parents=True)
+    (broken / "saved_model.pb").write_bytes(b"not a protocol buffer")
+    return base
+
+
+@pytest.fixture(scope="module")
+def server(base):
+    with Server(base) as running:
+        yield running
+
+
+def _post(server, path, body):
+    return server.raw("POST", path, body if isinstance(body, bytes) else json.dumps(body), JSON)
+
+
+def _in_our_order(expected: dict, ours: dict) -> dict:
+    """``expected`` with its signature map in our key order (TF Serving's is its hash map's order)."""
+    ours_map = ours["metadata"]["signature_def"]["signature_def"]
+    theirs = expected["metadata"]["signature_def"]["signature_def"]
+    assert list(sorted(ours_map)) == list(sorted(theirs))
+    expected["metadata"]["signature_def"]["signature_def"] = {key: theirs[key] for key in ours_map}
+    return expected
+
+
+def test_metadata_is_tf_servings_byte_for_byte(server):
+    status, data = server.raw("GET", "/v1/models/default/metadata")
+    assert status == 200, data
+    expected = json.loads((TESTDATA / "half_plus_two_model_metadata.json").read_bytes())
+    expected = _in_our_order(expected, json.loads(data))
+    assert data == (json.dumps(expected, indent=1, ensure_ascii=False) + "\n").encode()
+
+
+def test_tf2_metadata_has_tf_servings_signatures(server):
+    """The testdata's TF2 metadata file is of another export of the model (its tensor names and
+    defaults differ), so the signatures are compared by name, method, dtype and shape."""
+    status, data = server.raw("GET", "/v1/models/half_plus_two_tf2/metadata")
+    assert status == 200, data
+    expected = json.loads((TESTDATA / "saved_model_half_plus_two_tf2_2_versions_metadata.json").read_bytes())
+
+    def outline(metadata):
+        return {key: (signature["method_name"],
+                      {side: {alias: (tensor["dtype"], tensor["tensor_shape"]) for alias, tensor in signature[side].items()}
+                       for side in ("inputs", "outputs")})
+                for key, signature in metadata["metadata"]["signature_def"]["signature_def"].items()}
+
+    ours = json.loads(data)
+    assert ours["model_spec"] == {"name": "half_plus_two_tf2", "signature_name": "", "version": "123"}
+    assert outline(ours) == outline(expected)
+
+
+def test_predict_body_is_written_as_tf_serving_writes_it(server):
+    status, data = _post(server, "/v1/models/half_plus_two:predict", {"instances": [[1.0], [2.0], [5.0]]})
+    assert status == 200, data
+    assert data == b'{\n    "predictions": [[2.5], [3.0], [4.5]\n    ]\n}'
+    status, data = _post(server, "/v1/models/half_plus_two:predict", {"inputs": {"x": [[1.0]]}})
+    assert status == 200 and json.loads(data) == {"outputs": [[2.5]]}
+
+
+def test_float32_outputs_are_printed_at_float32_precision(server):
+    status, data = _post(server, "/v1/models/half_plus_two:predict", {"instances": [[0.1], [-0.6]]})
+    assert status == 200, data
+    assert b"2.05" in data and b"1.7" in data and b"2.0499999" not in data and b"1.70000" not in data
+    assert json.loads(data) == {"predictions": [[2.05], [1.7]]}
+
+
+def test_rest_documentation_examples_on_half_plus_three(server):
+    """The TF1 model of TF Serving's REST API documentation, which tf.saved_model.load refuses."""
+    status, data = _post(server, "/v1/models/half_plus_three:predict", {"instances": [1.0, 2.0, 5.0]})
+    assert status == 200, data
+    assert json.loads(data) == {"predictions": [3.5, 4.0, 5.5]}
+    status, data = _post(server, "/v1/models/half_plus_three:regress",
+                         {"signature_name": "tensorflow/serving/regress", "examples": [{"x": 1.0}, {"x": 2.0}]})
+    assert status == 200, data
+    assert json.loads(data) == {"results": [3.5, 4.0]}
+
+
+def test_classify_and_regress_over_tf_examples(server):
+    examples = [{"x": 1.0}, {"x": 2.0}]
+    status, data = _post(server, "/v1/models/half_plus_two:classify",
+                         {"signature_name": "classify_x_to_y", "examples": examples})
+    assert status == 200, data
+    assert json.loads(data) == {"results": [[["", 2.5]], [["", 3.0]]]}
+    assert data == b'{\n    "results": [[["", 2.5]], [["", 3.0]]\n    ]\n}'
+    status, data = _post(server, "/v1/models/half_plus_two:regress",
+                         {"signature_name": "regress_x_to_y", "examples": examples})
+    assert status == 200 and json.loads(data) == {"results": [2.5, 3.0]}, data
+    status, data = _post(server, "/v1/models/half_plus_two:regress",  # x from the shared context
+                         {"signature_name": "regress_x_to_y", "context": {"x": 4.0}, "examples": [{}, {}]})
+    assert status == 200 and json.loads(data) == {"results": [4.0, 4.0]}, data
+    status, data = _post(server, "/v1/models/half_plus_two_tf2:classify",
+                         {"signature_name": "classify_x_to_y", "examples": examples})
+    assert status == 200 and json.loads(data) == {"results": [[["", 2.5]], [["", 3.0]]]}, data
+
+
+@pytest.mark.parametrize("path, body, message", [
+    ("/v1/models/half_plus_two:classify", {"examples": [{"x": 1.0}]}, "No classification inputs found in SignatureDef"),
+    ("/v1/models/counter:classify", {"signature_name": "incr_counter", "examples": [{"x": 1.0}]},
+     "Expected one input Tensor."),
+    ("/v1/models/half_plus_two:classify", {"signature_name": "nope", "examples": [{"x": 1.0}]},
+     "No signature was found with the name: nope"),
+    ("/v1/models/half_plus_two:regress", {"signature_name": "regress_x_to_y", "examples": []},
+     "'examples' value is an empty array"),
+    ("/v1/models/half_plus_two:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": [1.0, "a"]}]},
+     "Unexpected element type in feature: x"),
+    ("/v1/models/half_plus_two:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": None}]},
+     "has element with unexpected JSON type: Null"),
+    ("/v1/models/half_plus_two:regress", {"signature_name": "regress_x_to_y", "examples": [3]},
+     "Example must be JSON object but got JSON Number"),
+    ("/v1/models/half_plus_two:regress", {"signature_name": "regress_x_to_y", "examples": [{"x": 2**63}]},
+     "has uint64_t element. Only int64_t is supported."),
+])
+def test_classify_and_regress_errors_are_tf_servings(server, path, body, message):
+    status, data = _post(server, path, body)
+    assert status == 400, data
+    assert message in json.loads(data)["error"]
+
+
+def test_a_stateful_tf1_counter_keeps_its_state(server):
+    """saved_model_counter's float_ref variables fail in TF2's loader; as in TF Serving, a signature
+    without inputs cannot be called over REST, and one with inputs changes the state."""
+    status, data = _post(server, "/v1/models/counter:predict", {"signature_name": "incr_counter", "instances": [1]})
+    assert status == 400 and "Failed to get input map for signature: incr_counter" in json.loads(data)["error"]
+    answers = [json.loads(_post(server, "/v1/models/counter:predict",
+                                {"signature_name": "incr_counter_by", "inputs": 3.0})[1]) for _ in range(2)]
+    assert answers == [{"outputs": 3.0}, {"outputs": 6.0}]
+
+
+def test_unknown_keys_trailing_bytes_and_500000_deep_extras_are_tolerated(server):
+    for body in [b'{"instances": [[1.0]], "extra": {"anything": [1, 2]}}',
+                 b'{"instances": [[1.0]]} and then some trailing bytes',
+                 b'{"instances": [[1.0]], "nested":' + b"[" * 500_000 + b"]" * 500_000 + b"}",
+                 b'{"instances": [[1.0]], "n": NaN, "i": -Infinity}']:
+        status, data = _post(server, "/v1/models/half_plus_two:predict", body)
+        assert status == 200, (body[:60], data)
+        assert json.loads(data) == {"predictions": [[2.5]]}
+
+
+def test_a_model_that_fails_to_load_reports_why_without_server_paths(server, base):
+    status, data = server.raw("GET", "/v1/models/broken")
+    assert status == 200, data
+    (entry,) = json.loads(data)["model_version_status"]
+    assert entry["version"] == "7" and entry["state"] == "END" and entry["status"]["error_code"] != "OK"
+    assert entry["status"]["error_message"] and str(base) not in entry["status"]["error_message"]
+    assert "/tmp" not in entry["status"]["error_message"]
+
+
+def _fuzz_requests(rng: random.Random, count: int):
+    valid = [json.dumps({"instances": [[1.0], [2.0]]}), json.dumps({"inputs": {"x": [[1.0]]}}),
+             json.dumps({"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}]})]
+    tokens = ["{", "}", "[", "]", ",", ":", '"instances"', '"inputs"', '"examples"', '"context"', '"signature_name"',
+              '"x"', "1", "-1", "1.5", "1e999", "-0", "NaN", "Infinity", "true", "null", '"\\ud800"', '"\\u00e9"',
+              '{"b64": "!!"}', '{"b64": "AAAA"}', "9" * 400, '"' + "a" * 300 + '"', "[[[[[[", "]]]]]]", "\xff"]
+    paths = ["/v1/models/half_plus_two", "/v1/models/half_plus_three", "/v1/models/counter", "/v1/models/default",
+             "/v1/models/nobody", "/v1/models", "/v1", "/v1/", "/V1/MODELS/half_plus_two", "/elsewhere"]
+    suffixes = ["", ":predict", ":classify", ":regress", ":PREDICT", ":explain", "/metadata", "/versions/123",
+                "/versions/123:predict", "/versions/99999999999999999999999", "/versions/%C2%B2", "/labels/stable",
+                "/labels/%ZZ:predict", "/versions/", "//", "/..", "%2F..", "?x=1", "/labels/a/versions/1", ":"]
+    methods = ["POST"] * 6 + ["GET"] * 3 + ["PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
+    for _ in range(count):
+        kind = rng.random()
+        if kind < 0.35:  # a valid body damaged
+            body = bytearray(rng.choice(valid).encode())
+            for _ in range(rng.randrange(1, 4)):
+                at = rng.randrange(len(body))
+                choice = rng.random()
+                if choice < 0.4:
+                    body[at] = rng.randrange(256)
+                elif choice < 0.7:
+                    del body[at:at + rng.randrange(1, 8)]
+                else:
+                    body[at:at] = rng.choice(tokens).encode("utf-8", "surrogatepass")
+            body = bytes(body)
+        elif kind < 0.8:  # random token soup
+            body = "".join(rng.choice(tokens) for _ in range(rng.randrange(1, 25))).encode("utf-8", "surrogatepass")
+        else:  # a structure with wrong types in the right places
+            key = rng.choice(["instances", "inputs", "examples", "signature_name", "context"])
+            value = rng.choice([None, 1, "s", [], {}, [None], [[1.0], ["a"]], [{"x": []}], {"x": {"y": 1}},
+                                [[[[1.0]]]], [{"b64": 1}], [[1.0]] * 3, [{"x": [1, 2.5]}]])
+            body = json.dumps({key: value, **({"instances": [[1.0]]} if rng.random() < 0.3 else {})}).encode()
+        yield rng.choice(methods), rng.choice(paths) + rng.choice(suffixes), body
+
+
+def test_fuzz_of_1200_malformed_requests_never_gets_a_500(server):
+    rng = random.Random(18)
+    statuses = {}
+    for method, path, body in _fuzz_requests(rng, 1200):
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        connection.request(method, path, body=body, headers=JSON)
+        response = connection.getresponse()
+        data = response.read()
+        connection.close()
+        statuses[response.status] = statuses.get(response.status, 0) + 1
+        assert response.status < 500, (method, path, body[:200], data[:300])
+        if data and method != "HEAD":
+            assert isinstance(json.loads(data)["error" if response.status >= 400 else next(iter(json.loads(data)))],
+                              (str, list, dict)), data[:200]
+    assert sum(statuses.values()) == 1200 and len(statuses) >= 3, statuses
+    assert server.raw("GET", "/v1/models/half_plus_two")[0] == 200
+    status, data = _post(server, "/v1/models/half_plus_two:predict", {"instances": [[1.0]]})
+    assert status == 200 and json.loads(data) == {"predictions": [[2.5]]}
