@@ -115,16 +115,22 @@ def cmd_tune(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from recipes.serve.server import AddressInUseError, run_server
+    from recipes.serve.server import AddressInUseError, options_from_flags, run_server
 
+    options = options_from_flags(
+        base_path=args.base_path, model_name=args.model_name, model_base_path=args.model_base_path,
+        model_config_file=args.model_config_file, config_poll_seconds=args.model_config_file_poll_wait_seconds,
+        poll_seconds=args.poll_seconds, batching=args.batching, batching_parameters_file=args.batching_parameters_file,
+        monitoring_config_file=args.monitoring_config_file, metrics=not args.no_metrics,
+        allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms, batch_threads=args.batch_threads,
+        max_body_bytes=args.max_body_bytes, access_log=args.access_log)
     try:
-        run_server(args.base_path, host=args.host, port=args.port, batching=args.batching,
-                   max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms,
-                   batch_threads=args.batch_threads, poll_seconds=args.poll_seconds,
-                   max_body_bytes=args.max_body_bytes)
+        run_server(host=args.host, port=args.port, grpc_port=args.grpc_port, **options)
     except AddressInUseError as error:
+        flag = "--grpc-port" if error.port == args.grpc_port else "--port"
         raise RecipeError(f"port {error.port} on {error.host} is in use (by another server?); "
-                          f"choose another with --port N") from None
+                          f"choose another with {flag} N") from None
     return 0
 
 
@@ -237,21 +243,46 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir", help="the run folder the failed run named, runs/NAME/HASH")
     export.set_defaults(handler=cmd_export)
 
-    serve = commands.add_parser("serve", allow_abbrev=False, parents=[common], help="serve exported models over TF Serving's REST API")
-    serve.add_argument("base_path", nargs="?", default="saved_models",
+    serve = commands.add_parser(
+        "serve", allow_abbrev=False, parents=[common], help="serve exported models over TF Serving's REST and gRPC APIs",
+        description="Serve exported models as TF Serving does. TF Serving's flag spellings work too, except "
+                    "--port: TF Serving's --port is its gRPC port, here it is the REST port (TF Serving's "
+                    "--rest_api_port); gRPC is --grpc-port.")
+    serve.add_argument("base_path", nargs="?", default=None,
                        help="folder of NAME/VERSION exports (default: saved_models)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
-    serve.add_argument("--port", type=int, default=8501, help="port (default 8501, TF Serving's REST port)")
-    serve.add_argument("--batching", action="store_true", help="merge concurrent requests into batches")
+    serve.add_argument("--port", "--rest_api_port", dest="port", type=int, default=8501,
+                       help="REST port (default 8501, TF Serving's REST port)")
+    serve.add_argument("--grpc-port", type=int, default=None,
+                       help="also serve TF Serving's gRPC API on this port (TF Serving's is 8500)")
+    serve.add_argument("--model_name", "--model-name", dest="model_name", help="with --model_base_path: the model's name (default: default)")
+    serve.add_argument("--model_base_path", "--model-base-path", dest="model_base_path",
+                       help="serve one model whose version folders are in this folder, as TF Serving")
+    serve.add_argument("--model_config_file", "--model-config-file", dest="model_config_file",
+                       help="TF Serving's model config (text proto: model_config_list, version policies, labels)")
+    serve.add_argument("--model_config_file_poll_wait_seconds", "--model-config-file-poll-wait-seconds",
+                       dest="model_config_file_poll_wait_seconds", type=float, default=0.0,
+                       help="re-read --model_config_file this often (default 0: never)")
+    serve.add_argument("--allow_version_labels_for_unavailable_models", action="store_true",
+                       help="as TF Serving's flag: a label may name a version that is not loaded yet")
+    serve.add_argument("--batching", "--enable_batching", dest="batching", action="store_true",
+                       help="merge concurrent requests into batches")
+    serve.add_argument("--batching_parameters_file", "--batching-parameters-file", dest="batching_parameters_file",
+                       help="TF Serving's batching parameters (text proto); turns batching on")
     serve.add_argument("--max-batch-size", type=int, default=32, help="rows per merged batch (default 32)")
     serve.add_argument("--batch-timeout-ms", type=float, default=5.0,
                        help="longest wait for a batch to fill (default 5 ms)")
     serve.add_argument("--batch-threads", type=int, default=1,
                        help="batches run at once, as TF Serving's num_batch_threads (default 1; "
                             "more may pay for a heavy model on a machine with cores to spare)")
-    serve.add_argument("--poll-seconds", type=float, default=2.0,
+    serve.add_argument("--poll-seconds", "--file_system_poll_wait_seconds", dest="poll_seconds", type=float, default=2.0,
                        help="how often to look for new versions (default 2; 0 turns it off)")
     serve.add_argument("--max-body-bytes", type=int, default=32 * 2**20, help="largest request body (default 32 MiB)")
+    serve.add_argument("--monitoring_config_file", "--monitoring-config-file", dest="monitoring_config_file",
+                       help="TF Serving's monitoring config (prometheus_config { enable, path })")
+    serve.add_argument("--no-metrics", action="store_true",
+                       help="no Prometheus metrics (default: on, at /monitoring/prometheus/metrics)")
+    serve.add_argument("--access-log", metavar="PATH", help="one line per request to this file ('-': standard output)")
     serve.set_defaults(handler=cmd_serve)
 
     evaluate = commands.add_parser("evaluate", allow_abbrev=False, parents=[common], help="evaluate an exported model on a test split")

@@ -21,6 +21,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from urllib.parse import unquote
 
 from starlette.applications import Starlette
@@ -30,13 +31,14 @@ from starlette.routing import Route
 
 from recipes.serve import codec, jsonwrite
 from recipes.serve.batching import Batcher
-from recipes.serve.codec import RequestError
+from recipes.serve.codec import DEFAULT_SIGNATURE, RequestError
 from recipes.serve.repository import ModelRepository
 from recipes.serve.service import ModelService, ModelSpec
 
 log = logging.getLogger("keras_recipes.serve")
 
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
+METRICS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's default
 _REST_PATH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
 _PREDICTION_PATH = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.IGNORECASE)
@@ -59,20 +61,37 @@ def run_signature(signature, arrays: dict) -> dict:
 
 
 def create_app(base_path="saved_models", *, batching: bool = False, max_batch_size: int = 32,
-               batch_timeout_ms: float = 5.0, batch_threads: int = 1, poll_seconds: float = 2.0,
-               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, repository: ModelRepository | None = None) -> Starlette:
+               batch_timeout_ms: float = 5.0, batch_threads: int = 1, max_enqueued_batches: int | None = None,
+               allowed_batch_sizes: tuple[int, ...] = (), poll_seconds: float = 2.0,
+               max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, repository: ModelRepository | None = None,
+               metrics: bool = True, metrics_path: str = METRICS_PATH, access_log=None,
+               grpc_port: int | None = None, grpc_host: str = "127.0.0.1") -> Starlette:
     """A Starlette app serving the models under ``base_path`` (or ``repository``).
 
     ``batching`` merges concurrent requests for the same signature, up to ``max_batch_size``
-    rows or ``batch_timeout_ms`` after the first, running up to ``batch_threads`` batches at once.
-    New versions are picked up every ``poll_seconds`` (0: only at start).
+    rows or ``batch_timeout_ms`` after the first, running up to ``batch_threads`` batches at once;
+    a queue of more than ``max_enqueued_batches`` batches answers 503, and ``allowed_batch_sizes``
+    pads each batch to the next allowed size. New versions are picked up every ``poll_seconds``
+    (0: only at start). ``metrics`` serves Prometheus metrics at ``metrics_path``; ``access_log``
+    (a logger, a file path or ``-``) writes one line per request; ``grpc_port`` also serves TF
+    Serving's gRPC API there, on the same models and batcher.
     """
+    from recipes.serve.metrics import AccessLog, ServingMetrics
+
     repository = repository or ModelRepository(base_path, poll_seconds=poll_seconds)
+    recorder = ServingMetrics(lambda: _load_states(repository)) if metrics else None
     batcher = None
     if batching:
+        queue_limit = {} if max_enqueued_batches is None else {"max_enqueued_batches": max_enqueued_batches}
         batcher = Batcher(run_signature, max_batch_size=max_batch_size, max_wait_ms=batch_timeout_ms,
-                          batch_threads=batch_threads)
-    service = ModelService(repository, batcher=batcher)
+                          batch_threads=batch_threads, allowed_batch_sizes=allowed_batch_sizes,
+                          on_batch=recorder.observe_batch if recorder is not None else None, **queue_limit)
+    service = ModelService(repository, batcher=batcher, metrics=recorder)
+    access = access_log if isinstance(access_log, AccessLog) else AccessLog(access_log)
+
+    async def scrape(request: Request) -> Response:
+        body, content_type = recorder.render(request.headers.get("accept"))
+        return Response(body, media_type=content_type)
 
     async def rest(request: Request) -> Response:
         path = _raw_path(request)
@@ -82,12 +101,18 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
             if re.search(r"https?://", request.headers.get("origin", "")):
                 return Response(status_code=200)
             return _error(400, "Origin header is missing in CORS preflight")
+        seen = _Seen()
+        started = time.perf_counter()
         try:
-            return await _dispatch(request, path)
+            response = await _dispatch(request, path, seen)
         except RequestError as error:
-            return _error(error.status, error.message)
+            response = _error(error.status, error.message)
+        if seen.api:
+            service.observe(seen.name, seen.version, seen.signature_name, seen.api, "REST", response.status_code,
+                            time.perf_counter() - started)
+        return response
 
-    async def _dispatch(request: Request, path: str) -> Response:
+    async def _dispatch(request: Request, path: str, seen: "_Seen") -> Response:
         method = request.method
         malformed = RequestError(400, f"Malformed request: {method} {path}")
         if method == "POST":
@@ -95,13 +120,14 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
             if match is None:
                 raise malformed
             name, version, label, verb = match.groups()
+            if verb not in ("predict", "classify", "regress"):
+                raise malformed  # ":PREDICT": the path matches case-insensitively, the verb does not
             spec = ModelSpec(*_model_info(name, version, label))
+            seen.api, seen.name = verb, spec.name
             body = await _body(request, max_body_bytes)
             if verb == "predict":
-                return await _predict(spec, body)
-            if verb in ("classify", "regress"):
-                return await _examples(spec, body, verb)
-            raise malformed  # ":PREDICT": the path matches case-insensitively, the verb does not
+                return await _predict(spec, body, seen)
+            return await _examples(spec, body, verb, seen)
         if method == "GET":
             match = _STATUS_PATH.fullmatch(path)
             if match is None:
@@ -110,16 +136,20 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
             if name is None:
                 raise RequestError(400, "Missing model name in request.")
             spec = ModelSpec(*_model_info(name, version, label))
+            seen.api, seen.name = ("metadata" if subresource == "metadata" else "status"), spec.name
             if subresource == "metadata":
-                return _json(_metadata_body(service.find(spec)))
+                served = service.find(spec)
+                seen.version = served.version
+                return _json(_metadata_body(served))
             return _json(_pretty({"model_version_status": service.status(spec)}))
         raise malformed
 
-    async def _predict(spec: ModelSpec, body: bytes) -> Response:
+    async def _predict(spec: ModelSpec, body: bytes, seen: "_Seen") -> Response:
         with batcher.arrival() if batcher is not None else contextlib.nullcontext():
             document = codec.parse_json(body)
-            signature_name = codec.signature_name_of(document)
+            signature_name = seen.signature_name = codec.signature_name_of(document) or DEFAULT_SIGNATURE
             served = service.find(spec)
+            seen.version = served.version
             signature = served.signature(signature_name)
             if not signature.inputs:
                 raise RequestError(400, f"Failed to get input map for signature: {signature_name or 'DEFAULT'}")
@@ -131,9 +161,11 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
         except ValueError as error:
             raise RequestError(400, str(error)) from None
 
-    async def _examples(spec: ModelSpec, body: bytes, verb: str) -> Response:
+    async def _examples(spec: ModelSpec, body: bytes, verb: str, seen: "_Seen") -> Response:
         signature_name, examples = codec.examples_request(body, verb)
+        seen.signature_name = signature_name or DEFAULT_SIGNATURE
         served = service.find(spec)
+        seen.version = served.version
         if verb == "classify":
             return _json(jsonwrite.classify_body(await service.classify(served, signature_name, examples)))
         return _json(jsonwrite.regress_body(await service.regress(served, signature_name, examples)))
@@ -144,18 +176,63 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        await asyncio.to_thread(repository.start)
-        log.info("serving %s from %s", ", ".join(repository.names()) or "no models yet", repository.base_path)
-        yield
-        repository.stop()
+        grpc_server = None
+        if grpc_port is not None:
+            from recipes.serve.grpc_service import start_grpc_server  # loads TensorFlow
+
+            grpc_server = await start_grpc_server(service, grpc_host, grpc_port)
+            app.state.grpc_server = grpc_server
+        try:
+            await asyncio.to_thread(repository.start)
+            log.info("serving %s from %s", ", ".join(repository.names()) or "no models yet", repository.base_path)
+            yield
+        finally:
+            if grpc_server is not None:
+                await grpc_server.stop(5)
+            repository.stop()
+            access.close()
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
-    app = Starlette(routes=[Route("/{rest:path}", rest, methods=methods)],
+    routes = [Route(metrics_path, scrape, methods=["GET"])] if recorder is not None else []
+    app = Starlette(routes=[*routes, Route("/{rest:path}", rest, methods=methods)],
                     exception_handlers={Exception: internal_error}, lifespan=lifespan)
     app.state.repository = repository
     app.state.batcher = batcher
     app.state.service = service
+    app.state.metrics = recorder
+    app.state.grpc_server = None
+    if access.enabled:
+        app.add_middleware(_AccessLogged, access=access)
     return app
+
+
+class _AccessLogged:
+    """ASGI middleware around ``AccessLog.wrap``, as Starlette's ``add_middleware`` takes it."""
+
+    def __init__(self, app, access):
+        self._wrapped = access.wrap(app)
+
+    async def __call__(self, scope, receive, send):
+        await self._wrapped(scope, receive, send)
+
+
+class _Seen:
+    """What a REST request turned out to be, for the metrics."""
+
+    __slots__ = ("api", "name", "version", "signature_name")
+
+    def __init__(self):
+        self.api, self.name, self.version, self.signature_name = "", "", None, ""
+
+
+def _load_states(repository) -> list[tuple[str, int, str]]:
+    states = []
+    for name in repository.names():
+        try:
+            states += [(name, int(entry["version"]), entry["state"]) for entry in repository.status(name)]
+        except RequestError:  # unloaded between the two calls
+            continue
+    return states
 
 
 def _raw_path(request: Request) -> str:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Mapping
 
 import grpc
@@ -61,10 +62,15 @@ def status_code(http_status: int) -> grpc.StatusCode:
     return _CODES.get(http_status, grpc.StatusCode.INTERNAL)
 
 
-async def _answer(context: grpc.aio.ServicerContext, method: str, work: Awaitable):
-    """``work``'s response, or its error as a gRPC status: never a traceback (the log has it)."""
+async def _answer(context: grpc.aio.ServicerContext, method: str, work: Awaitable, *,
+                  service: ModelService | None = None, request=None, api: str = ""):
+    """``work``'s response, or its error as a gRPC status: never a traceback (the log has it).
+    With ``service``, the request is counted in its metrics."""
+    started = time.perf_counter()
+    response = None
     try:
-        return await work
+        response = await work
+        code = grpc.StatusCode.OK
     except RequestError as error:
         code, message = status_code(error.status), error.message
     except GrpcError as error:
@@ -72,6 +78,15 @@ async def _answer(context: grpc.aio.ServicerContext, method: str, work: Awaitabl
     except Exception as error:
         log.exception("gRPC %s failed", method)
         code, message = grpc.StatusCode.INTERNAL, f"internal server error ({type(error).__name__}); see the server log"
+    if service is not None:
+        spec = getattr(request, "model_spec", None)
+        answered = getattr(response, "model_spec", None)
+        version = answered.version.value if answered is not None and answered.HasField("version") else None
+        signature = (answered.signature_name if answered is not None else "") or (spec.signature_name if spec else "")
+        service.observe(spec.name if spec is not None else "", version, signature, api, "GRPC", code.name,
+                        time.perf_counter() - started)
+    if code == grpc.StatusCode.OK:
+        return response
     if len(message) > MAX_ERROR_CHARS:
         message = message[:MAX_ERROR_CHARS] + "...TRUNCATED"
     await context.abort(code, message)
@@ -178,16 +193,20 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         self.service = service
 
     async def Predict(self, request, context):
-        return await _answer(context, "Predict", self._predict(request))
+        return await _answer(context, "Predict", self._predict(request), service=self.service, request=request,
+                             api="predict")
 
     async def Classify(self, request, context):
-        return await _answer(context, "Classify", self._classify(request))
+        return await _answer(context, "Classify", self._classify(request), service=self.service, request=request,
+                             api="classify")
 
     async def Regress(self, request, context):
-        return await _answer(context, "Regress", self._regress(request))
+        return await _answer(context, "Regress", self._regress(request), service=self.service, request=request,
+                             api="regress")
 
     async def GetModelMetadata(self, request, context):
-        return await _answer(context, "GetModelMetadata", self._metadata(request))
+        return await _answer(context, "GetModelMetadata", self._metadata(request), service=self.service, request=request,
+                             api="metadata")
 
     async def _predict(self, request) -> predict_pb2.PredictResponse:
         spec = _spec(request)
@@ -259,7 +278,8 @@ class ModelStatusService(model_service_pb2_grpc.ModelServiceServicer):
         self.service = service
 
     async def GetModelStatus(self, request, context):
-        return await _answer(context, "GetModelStatus", self._status(request))
+        return await _answer(context, "GetModelStatus", self._status(request), service=self.service, request=request,
+                             api="status")
 
     async def HandleReloadConfigRequest(self, request, context):
         await context.abort(grpc.StatusCode.UNIMPLEMENTED,

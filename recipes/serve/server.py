@@ -66,13 +66,18 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
     return bound
 
 
-def run_server(base_path="saved_models", *, host: str = "127.0.0.1", port: int = 8501, **app_options) -> None:
+def run_server(base_path="saved_models", *, host: str = "127.0.0.1", port: int = 8501, grpc_port: int | None = None,
+               **app_options) -> None:
+    """Serve until interrupted: REST on ``port`` and, with ``grpc_port``, gRPC there too."""
     import uvicorn
 
     from recipes.serve.app import create_app
 
     sockets = bind_sockets(host, port)  # before the models load, so that a busy port fails at once
     try:
+        if grpc_port is not None:
+            for sock in bind_sockets(host, grpc_port):  # the gRPC server binds it again at start
+                sock.close()
         try:
             loopback = ipaddress.ip_address(host).is_loopback
         except ValueError:
@@ -80,7 +85,7 @@ def run_server(base_path="saved_models", *, host: str = "127.0.0.1", port: int =
         if not loopback:
             log.warning("binding %s: the server has no authentication; anyone who can reach this address "
                         "can query every model under %s", host, base_path)
-        app = create_app(base_path, **app_options)
+        app = create_app(base_path, grpc_port=grpc_port, grpc_host=host, **app_options)
 
         class Server(uvicorn.Server):
             async def startup(self, sockets=None):
@@ -89,8 +94,52 @@ def run_server(base_path="saved_models", *, host: str = "127.0.0.1", port: int =
                     shown_host, shown_port = sock.getsockname()[:2]
                     shown_host = f"[{shown_host}]" if sock.family == socket.AF_INET6 else shown_host
                     log.info("listening on http://%s:%d (Ctrl+C to quit)", shown_host, shown_port)
+                if grpc_port is not None:
+                    log.info("gRPC (TF Serving's PredictionService and ModelService) on %s:%d", host, grpc_port)
 
         Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)).run(sockets=sockets)
     finally:
         for sock in sockets:
             sock.close()
+
+
+def options_from_flags(*, base_path=None, model_name: str | None = None, model_base_path=None,
+                       model_config_file=None, config_poll_seconds: float = 0.0, poll_seconds: float = 2.0,
+                       batching: bool = False, batching_parameters_file=None, monitoring_config_file=None,
+                       metrics: bool = True, allow_version_labels_for_unavailable_models: bool = False,
+                       **rest) -> dict:
+    """``run_server`` keyword arguments from TF Serving's ways of naming models and settings: a folder
+    of models (ours), ``--model_name`` with ``--model_base_path``, or ``--model_config_file``;
+    ``--batching_parameters_file`` and ``--monitoring_config_file`` as TF Serving reads them."""
+    from recipes.errors import ConfigError
+    from recipes.serve import config
+    from recipes.serve.repository import ModelRepository
+    from recipes.serve.warmup import replay_warmup
+
+    sources = [flag for flag, value in (("a models folder", base_path), ("--model_base_path", model_base_path),
+                                        ("--model_config_file", model_config_file)) if value is not None]
+    if len(sources) > 1:
+        raise ConfigError(f"serve takes one source of models, got {' and '.join(sources)}; "
+                          "give a models folder, --model_base_path (with --model_name) or --model_config_file")
+    if model_name is not None and model_base_path is None:
+        raise ConfigError("--model_name needs --model_base_path, the folder holding that model's version folders")
+    common = {"poll_seconds": poll_seconds, "warmup": replay_warmup,
+              "allow_version_labels_for_unavailable_models": allow_version_labels_for_unavailable_models}
+    if model_config_file is not None:
+        repository = ModelRepository.from_config_file(model_config_file, config_poll_seconds=config_poll_seconds, **common)
+    elif model_base_path is not None:
+        repository = ModelRepository.single_model(model_base_path, model_name or "default", **common)
+    else:
+        repository = ModelRepository(base_path or "saved_models", **common)
+    options = {**rest, "repository": repository, "metrics": metrics}
+    if batching_parameters_file is not None:
+        parameters = config.read_batching_parameters_file(batching_parameters_file)
+        batching = True
+        options.update(max_batch_size=parameters.max_batch_size, batch_timeout_ms=parameters.batch_timeout_micros / 1000,
+                       batch_threads=parameters.num_batch_threads, max_enqueued_batches=parameters.max_enqueued_batches,
+                       allowed_batch_sizes=parameters.allowed_batch_sizes)
+    options["batching"] = batching
+    if monitoring_config_file is not None:
+        prometheus = config.read_monitoring_config_file(monitoring_config_file).prometheus_config
+        options.update(metrics=prometheus.enable, metrics_path=prometheus.path)
+    return options

@@ -45,6 +45,12 @@ class ModelService:
         self.batcher = batcher
         self.metrics = metrics
 
+    def observe(self, name: str, version: int | None, signature_name: str, api: str, entrypoint: str,
+                status, seconds: float) -> None:
+        """Count one finished request in the metrics (``status``: an HTTP status or a code name)."""
+        if self.metrics is not None:
+            self.metrics.observe(name, version, signature_name, api, entrypoint, status, seconds)
+
     def find(self, spec: ModelSpec) -> ServedVersion:
         if spec.label is not None:
             return self.repository.get(spec.name, label=spec.label)
@@ -124,5 +130,5 @@ def _example_signature(served: ServedVersion, signature_name: str, kind: str, *,
 
 def _example_tensor(examples: list[bytes]) -> np.ndarray:
     if not examples:
-        raise RequestError(400, "Input is empty")
+        raise RequestError(400, "Input is empty.")
     return np.array(examples, dtype=object)
