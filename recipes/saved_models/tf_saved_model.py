@@ -1,23 +1,30 @@
 """The SavedModel format: ``serving_default`` (and any extra signatures) written with Keras's
-``ExportArchive``, and ``metadata.json`` beside the graph."""
+``ExportArchive``, ``metadata.json`` beside the graph, and TF Serving's warmup file
+(``assets.extra/tf_serving_warmup_requests``): one ``serving_default`` request that a server
+replays before it serves the version, so the first real request does not pay for TensorFlow's
+lazy initialisation."""
 
 from __future__ import annotations
 
 import datetime
 import json
+import logging
 import platform
 from pathlib import Path
 
 from recipes.errors import ConfigError
 from recipes.saved_models._staging import publish_new_version
 
+log = logging.getLogger("keras_recipes")
+
 SIGNATURE = "serving_default"
+WARMUP_FILE = Path("assets.extra") / "tf_serving_warmup_requests"  # where TF Serving looks for it
 
 
 def write_saved_model(model, model_dir: Path, *, name: str, input_name, output_name, metadata: dict, endpoint,
-                      input_signature, extra_endpoints: dict | None, track) -> Path:
+                      input_signature, extra_endpoints: dict | None, track, warmup: bool = True) -> Path:
     """The next version of ``model_dir``: a SavedModel whose ``serving_default`` is ``endpoint`` (or
-    the model's own forward pass), with its metadata."""
+    the model's own forward pass), with its metadata and (with ``warmup``) TF Serving's warmup file."""
     import keras
     import tensorflow as tf
 
@@ -30,14 +37,80 @@ def write_saved_model(model, model_dir: Path, *, name: str, input_name, output_n
         archive.track(model)
         for resource in track:
             archive.track(resource)
-        signatures = {}
+        signatures, concrete = {}, {}
         for signature_name, (function, specs) in endpoints.items():
             archive.add_endpoint(signature_name, function, input_signature=list(specs))
-            signatures[signature_name] = _describe(tf.function(function).get_concrete_function(*specs), specs)
+            concrete[signature_name] = tf.function(function).get_concrete_function(*specs)
+            signatures[signature_name] = _describe(concrete[signature_name], specs)
         archive.write_out(str(folder), verbose=False)
+        if warmup:
+            write_warmup_requests(folder, name, concrete[SIGNATURE])
         write_metadata(folder, model_metadata(model, name, signatures, metadata))
 
     return publish_new_version(model_dir, write)
+
+
+def write_warmup_requests(folder: Path, name: str, concrete) -> Path | None:
+    """Write ``folder/assets.extra/tf_serving_warmup_requests``: a TFRecord file of one
+    ``PredictionLog`` whose request is a batch of one example for the SavedModel's
+    ``serving_default``, any unknown dimension taken as 1: all zeros, or all ones where the
+    signature rejects zeros (a length or a temperature that must be positive); strings are empty.
+    ``concrete`` is that signature's function, on which the request is tried first: one it rejects
+    is not written, since TF Serving refuses to serve a version whose warmup fails. Returns the
+    file, or None."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
+
+    saved_model = saved_model_pb2.SavedModel()
+    saved_model.ParseFromString((folder / "saved_model.pb").read_bytes())
+    definition = saved_model.meta_graphs[0].signature_def[SIGNATURE]
+    specs = concrete.structured_input_signature
+    traced = sorted(spec.name for spec in tf.nest.flatten(specs))
+    if traced != sorted(definition.inputs):
+        log.warning("export: no warmup file for %s: its serving_default inputs %s are not the traced function's %s",
+                    name, sorted(definition.inputs), traced)
+        return None
+
+    def example(fill: int) -> dict:
+        arrays = {}
+        for key, info in definition.inputs.items():
+            dtype = tf.dtypes.as_dtype(info.dtype)
+            shape = [1] if info.tensor_shape.unknown_rank else [max(dim.size, 1) for dim in info.tensor_shape.dim]
+            arrays[key] = (np.full(shape, b"", dtype=object) if dtype == tf.string
+                           else np.full(shape, fill, dtype.as_numpy_dtype))
+        return arrays
+
+    for fill in (0, 1):
+        arrays = example(fill)
+        args, kwargs = tf.nest.map_structure(lambda spec: tf.constant(arrays[spec.name], spec.dtype), specs)
+        try:
+            concrete(*args, **kwargs)
+            break
+        except Exception as error:  # the endpoint needs real data (decoded images, a vocabulary hit...)
+            reason = _first_reason(error)
+    else:
+        log.warning("export: no warmup file for %s: serving_default fails on zeros and on ones (%s)", name, reason)
+        return None
+    request = predict_pb2.PredictRequest(model_spec=model_pb2.ModelSpec(name=name, signature_name=SIGNATURE))
+    for key, array in arrays.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(array, dtype=definition.inputs[key].dtype))
+    record = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+    path = folder / WARMUP_FILE
+    path.parent.mkdir(exist_ok=True)
+    with tf.io.TFRecordWriter(str(path)) as writer:
+        writer.write(record.SerializeToString())
+    return path
+
+
+def _first_reason(error: Exception) -> str:
+    """A TensorFlow error's reason in one line, without its node trace."""
+    text = getattr(error, "message", None) or str(error)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith((" ", "\t"))
+             and not line.startswith(("Graph execution error", "Detected at node"))]
+    failed = [line for line in lines if "assertion failed" in line]
+    return ((failed or lines or [type(error).__name__])[0])[:200]
 
 
 def model_endpoint(model, input_name, output_name):
