@@ -146,20 +146,43 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
 
     async def _predict(spec: ModelSpec, body: bytes, seen: "_Seen") -> Response:
         with batcher.arrival() if batcher is not None else contextlib.nullcontext():
-            document = codec.parse_json(body)
-            signature_name = seen.signature_name = codec.signature_name_of(document) or DEFAULT_SIGNATURE
-            served = service.find(spec)
-            seen.version = served.version
-            signature = served.signature(signature_name)
-            if not signature.inputs:
-                raise RequestError(400, f"Failed to get input map for signature: {signature_name or 'DEFAULT'}")
-            parsed = codec.predict_request(document, signature_name)
-            arrays = codec.to_arrays(parsed, signature.inputs)
+            arrays, signature = _fast_arrays(spec, body, seen)
+            row_format = True
+            if arrays is None:
+                document = codec.parse_json(body)
+                signature_name = seen.signature_name = codec.signature_name_of(document) or DEFAULT_SIGNATURE
+                served = service.find(spec)
+                seen.version = served.version
+                signature = served.signature(signature_name)
+                if not signature.inputs:
+                    raise RequestError(400, f"Failed to get input map for signature: {signature_name}")
+                parsed = codec.predict_request(document, signature_name)
+                arrays = codec.to_arrays(parsed, signature.inputs)
+                row_format = parsed.format == codec.ROW
         outputs = await service.run(signature, arrays)
         try:
-            return _json(jsonwrite.predict_body(outputs, parsed.format == codec.ROW))
+            return _json(jsonwrite.predict_body(outputs, row_format))
         except ValueError as error:
             raise RequestError(400, str(error)) from None
+
+    def _fast_arrays(spec: ModelSpec, body: bytes, seen: "_Seen"):
+        """(arrays, signature) for a one-input signature fed rows of plain numbers; (None, None) otherwise."""
+        rows = codec.fast_rows(body)
+        if rows is None:
+            return None, None
+        try:
+            served = service.find(spec)
+            signature = served.signature(rows.signature_name)
+        except RequestError:
+            return None, None  # the general path answers, in TF Serving's order of checks
+        if len(signature.inputs) != 1:
+            return None, None
+        (name, info), = signature.inputs.items()
+        array = codec.fast_array(rows, name, info)
+        if array is None:
+            return None, None
+        seen.signature_name, seen.version = rows.signature_name or DEFAULT_SIGNATURE, served.version
+        return {name: array}, signature
 
     async def _examples(spec: ModelSpec, body: bytes, verb: str, seen: "_Seen") -> Response:
         signature_name, examples = codec.examples_request(body, verb)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -296,3 +297,86 @@ def _check_shape(array: np.ndarray, info: TensorInfo, where: str) -> None:
                 "{\"inputs\": {...}}." if info.shape == () else " The first dimension is the batch.")
         raise RequestError(400, f"{where} has shape {tuple(array.shape)} but the signature expects "
                                 f"{info.describe()}.{hint}")
+
+
+# --- the numeric fast path -----------------------------------------------------------------------
+
+_FAST_HEAD = re.compile(rb'\s*\{\s*(?:"signature_name"\s*:\s*"([A-Za-z0-9_./:-]*)"\s*,\s*)?"instances"\s*:\s*(?=\[)')
+_FAST_TAIL = re.compile(rb"\]\s*\}\s*\Z")
+_NUMBER_BYTES = b"0123456789.eE+-"
+_SKELETON_DROP = _NUMBER_BYTES + b" \n\t\r"
+_shapes: dict[bytes, tuple[int, ...]] = {}  # bracket-and-comma skeleton -> the regular shape it has
+_SHAPES_KEPT = 256
+
+
+@dataclass
+class FastRows:
+    """A row-format body of numbers only, read without building nested lists."""
+
+    signature_name: str
+    values: list  # the numbers, flat, in row-major order
+    shape: tuple[int, ...]  # the batch's shape
+    integral: bool  # no number is written with a fraction or exponent
+
+
+def fast_rows(body: bytes) -> FastRows | None:
+    """``{"instances": [[...]]}`` (optionally after a plain ``signature_name``) of numbers in a
+    regular nesting, or None for anything else, which then takes the general path (and its errors).
+
+    The nesting is checked against a cache of skeletons (the body without its numbers) whose
+    shapes the general path established; the numbers are one flat orjson parse."""
+    head = _FAST_HEAD.match(body)
+    if head is None:
+        return None
+    tail = _FAST_TAIL.search(body, head.end())
+    if tail is None:
+        return None
+    nested = body[head.end():tail.start() + 1]
+    skeleton = nested.translate(None, _SKELETON_DROP)
+    shape = _shapes.get(skeleton)
+    if shape is None:
+        shape = _regular_shape(nested, skeleton)
+        if shape is None:
+            return None
+    numbers = nested.translate(None, b"[]")
+    try:
+        values = orjson.loads(b"[" + numbers + b"]")
+    except orjson.JSONDecodeError:
+        return None
+    if len(values) != int(np.prod(shape)) or not shape or shape[0] == 0:
+        return None
+    integral = not any(marker in numbers for marker in (b".", b"e", b"E"))
+    return FastRows((head.group(1) or b"").decode("ascii"), values, shape, integral)
+
+
+def _regular_shape(nested: bytes, skeleton: bytes) -> tuple[int, ...] | None:
+    """The shape of ``nested`` if it is a regular nesting of numbers; remembered by skeleton."""
+    if skeleton.strip(b"[],"):
+        return None  # strings, literals, objects: not numbers only
+    try:
+        array = np.array(orjson.loads(nested))
+    except (orjson.JSONDecodeError, ValueError):
+        return None
+    if array.dtype.kind not in "iuf" or array.ndim > MAX_DIMENSIONS or array.size == 0:
+        return None
+    if len(_shapes) >= _SHAPES_KEPT:
+        _shapes.clear()
+    _shapes[skeleton] = array.shape
+    return array.shape
+
+
+def fast_array(rows: FastRows, name: str, info: TensorInfo) -> np.ndarray | None:
+    """The rows as input ``name``'s array, or None where the general path must judge them."""
+    if info.dtype in ("string", "bool"):
+        return None
+    target = np.dtype(info.dtype)
+    if target.kind in "iu" and not (rows.integral and all(type(value) is int for value in rows.values)):
+        return None  # 1.0, or an integer beyond 64 bits that orjson read as a float
+    if target.kind not in "iuf":
+        return None
+    try:
+        array = np.array(rows.values, dtype=target).reshape(rows.shape)
+    except (OverflowError, ValueError):
+        return None
+    _check_shape(array, info, f"input {name!r}")
+    return array

@@ -443,7 +443,7 @@ class ModelRepository:
             states = {number: state for number, state in states.items() if number == version}
         if not states:
             raise RequestError(404, f"Could not find any versions of model {name}" if version is None
-                               else f"Servable not found for request: Specific({name}, {version})")
+                               else f"Could not find version {version} of model {name}")
         return [{"version": str(number), "state": entry.state,
                  "status": {"error_code": "UNKNOWN" if entry.error else "OK", "error_message": entry.error}}
                 for number, entry in sorted(states.items(), reverse=True)]

@@ -199,7 +199,7 @@ def test_signatures_are_what_tf_serving_reads(models):
     ("POST", "/v1/models/nobody:predict", b'{"instances": [1]}', 404, "Servable not found for request: Latest(nobody)"),
     ("POST", "/v1/models/classifier/versions/7:predict", b'{"instances": [1]}', 404,
      "Servable not found for request: Specific(classifier, 7)"),
-    ("GET", "/v1/models/classifier/versions/7", None, 404, "Servable not found for request: Specific(classifier, 7)"),
+    ("GET", "/v1/models/classifier/versions/7", None, 404, "Could not find version 7 of model classifier"),
     *[("POST", "/v1/models/classifier:predict", ('{"instances": [%s1%s]}' % ("[" * depth, "]" * depth)).encode(), 400,
        "" if depth < 100 else "nested too deeply") for depth in (64, 333, 1100, 200_000)],
     ("POST", "/v1/models/classifier:predict", b'{"instances": [%s]}' % (b"9" * 5000), 400,
