@@ -127,6 +127,15 @@ class ModelRepository:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def warmup(self) -> Warmup | None:
+        """What runs on each loaded version before it is AVAILABLE (TF Serving's warmup replay)."""
+        return self._warmup
+
+    @warmup.setter
+    def warmup(self, warmup: Warmup | None) -> None:
+        self._warmup = warmup
+
     @classmethod
     def from_config_file(cls, path, *, poll_seconds: float = 2.0, config_poll_seconds: float = 0.0,
                          loader: Loader = load_version, warmup: Warmup | None = None,

@@ -7,11 +7,14 @@ import http.client
 import json
 import random
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from harness import Server
+from harness import Server, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -229,3 +232,188 @@ def test_fuzz_of_1200_malformed_requests_never_gets_a_500(server):
     assert server.raw("GET", "/v1/models/half_plus_two")[0] == 200
     status, data = _post(server, "/v1/models/half_plus_two:predict", {"instances": [[1.0]]})
     assert status == 200 and json.loads(data) == {"predictions": [[2.5]]}
+
+
+# --- what TF Serving users configure, through `keras-recipes serve` ------------------------------
+
+def _config(hp2: Path, stable: int, canary: int) -> str:
+    return f"""model_config_list {{
+  config {{
+    name: "half_plus_two"
+    base_path: "{hp2}"
+    model_platform: "tensorflow"
+    model_version_policy {{ all {{}} }}
+    version_labels {{ key: "stable" value: {stable} }}
+    version_labels {{ key: "canary" value: {canary} }}
+  }}
+  config {{
+    name: "half_plus_three"
+    base_path: "{TESTDATA / 'saved_model_half_plus_three'}"
+    model_platform: "tensorflow"
+  }}
+}}
+"""
+
+
+class _CliServer:
+    def __init__(self, *flags, cwd):
+        self.port, self.grpc_port = free_port(), free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "recipes.cli", "serve", "--port", str(self.port), "--grpc-port", str(self.grpc_port),
+             *map(str, flags)], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not self._up():
+            assert self.process.poll() is None, self.process.communicate()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.3)
+
+    def _up(self) -> bool:
+        try:
+            return self.raw("GET", "/v1/models/half_plus_three")[0] == 200
+        except OSError:
+            return False
+
+    def raw(self, method, path, body=None):
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        connection.request(method, path, body=body if body is None or isinstance(body, bytes) else json.dumps(body),
+                           headers=JSON)
+        response = connection.getresponse()
+        data = response.read()
+        connection.close()
+        return response.status, data
+
+    def stop(self):
+        self.process.terminate()
+        return self.process.communicate(timeout=30)
+
+
+def _grpc_predict(port: int, label: str):
+    import grpc
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "half_plus_two"
+        request.model_spec.version_label = label
+        request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([[1.0], [3.0]], dtype=np.float32)))
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=30)
+        return response.model_spec.version.value, tf.make_ndarray(response.outputs["y"]).tolist()
+
+
+def test_model_config_file_with_policies_labels_reload_grpc_metrics_and_access_log(tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    hp2 = tmp_path / "half_plus_two"
+    shutil.copytree(TESTDATA / "saved_model_half_plus_two_2_versions", hp2)
+    config = tmp_path / "models.config"
+    config.write_text(_config(hp2, stable=123, canary=124))
+    access_log = tmp_path / "access.log"
+    server = _CliServer("--model_config_file", config, "--model_config_file_poll_wait_seconds", "0.5",
+                        "--access-log", access_log, cwd=tmp_path)
+    try:
+        status, data = server.raw("GET", "/v1/models/half_plus_two")
+        assert status == 200, data
+        assert [(e["version"], e["state"]) for e in json.loads(data)["model_version_status"]] == [
+            ("124", "AVAILABLE"), ("123", "AVAILABLE")]
+        for label, version in (("stable", "123"), ("canary", "124")):
+            status, data = server.raw("GET", f"/v1/models/half_plus_two/labels/{label}/metadata")
+            assert status == 200 and json.loads(data)["model_spec"]["version"] == version, data
+            status, data = server.raw("POST", f"/v1/models/half_plus_two/labels/{label}:predict", {"instances": [[1.0]]})
+            assert status == 200 and json.loads(data) == {"predictions": [[2.5]]}, data
+        status, data = server.raw("POST", "/v1/models/half_plus_two/labels/nope:predict", {"instances": [[1.0]]})
+        assert status == 400 and "Unrecognized servable version label: nope" in json.loads(data)["error"], data
+        assert _grpc_predict(server.grpc_port, "canary") == (124, [[2.5], [3.5]])
+        assert _grpc_predict(server.grpc_port, "stable") == (123, [[2.5], [3.5]])
+
+        status, data = server.raw("GET", "/monitoring/prometheus/metrics")
+        assert status == 200
+        counts = {}
+        for family in text_string_to_metric_families(data.decode()):
+            for sample in family.samples:
+                if sample.name == ":tensorflow:serving:request_count_total" and sample.labels["API"] == "predict":
+                    key = (sample.labels["model_name"], sample.labels["model_version"], sample.labels["entrypoint"],
+                           sample.labels["status"])
+                    counts[key] = sample.value
+        assert counts[("half_plus_two", "123", "REST", "OK")] == 1
+        assert counts[("half_plus_two", "124", "REST", "OK")] == 1
+        assert counts[("half_plus_two", "", "REST", "INVALID_ARGUMENT")] == 1
+        assert counts[("half_plus_two", "124", "GRPC", "OK")] == 1 and counts[("half_plus_two", "123", "GRPC", "OK")] == 1
+
+        config.write_text(_config(hp2, stable=124, canary=124))  # promote the canary
+        deadline = time.monotonic() + 30
+        while json.loads(server.raw("GET", "/v1/models/half_plus_two/labels/stable/metadata")[1])["model_spec"][
+                "version"] != "124":
+            assert time.monotonic() < deadline, "the label change was not picked up"
+            time.sleep(0.3)
+    finally:
+        server.stop()
+    lines = access_log.read_text().splitlines()
+    predicts = [line for line in lines if ":predict" in line]
+    assert len(predicts) == 3 and all('"POST /v1/models/half_plus_two/labels/' in line for line in predicts), lines
+    assert any(" 400 " in line for line in predicts) and all(line.endswith("ms") for line in lines)
+
+
+def test_bad_model_config_is_refused_with_one_clear_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "recipes.cli", "serve", "--model_config_file",
+                           str(TESTDATA / "bad_model_config.txt"), "--port", str(free_port())],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "bad_model_config.txt" in line and "line 1" in line and "Traceback" not in line
+
+
+def test_tf_serving_flag_spellings_serve_one_model(tmp_path):
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "recipes.cli", "serve", "--rest_api_port", str(port),
+                                "--model_name", "half_plus_two", "--model_base_path",
+                                str(TESTDATA / "saved_model_half_plus_two_cpu"), "--enable_batching",
+                                "--batching_parameters_file", str(TESTDATA / "batching_config.txt"),
+                                "--monitoring_config_file", str(TESTDATA / "monitoring_config.txt"),
+                                "--file_system_poll_wait_seconds", "0"],
+                               cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                connection.request("POST", "/v1/models/half_plus_two:predict", body=b'{"instances": [[1.0], [2.0]]}')
+                response = connection.getresponse()
+                data = response.read()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+                time.sleep(0.3)
+        assert response.status == 200 and json.loads(data) == {"predictions": [[2.5], [3.0]]}, data
+        connection.request("GET", "/monitoring/prometheus/metrics")
+        scraped = connection.getresponse().read().decode()
+        assert ":tensorflow:serving:batching_session:input_batch_size_count 1.0" in scraped
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+
+
+def test_exports_carry_a_warmup_that_runs_before_the_version_is_available(tmp_path):
+    import keras
+
+    import recipes
+    from recipes.saved_models.tf_saved_model import WARMUP_FILE
+
+    base = tmp_path / "saved_models"
+    inputs = keras.Input((3,), name="features")
+    model = keras.Model(inputs, keras.layers.Dense(2, name="scores")(inputs))
+    version = recipes.export(model, "good", export_dir=base, input_name="features", output_name="scores")
+    assert (version / WARMUP_FILE).stat().st_size > 0
+    shutil.copytree(version, base / "corrupt" / "1")
+    (base / "corrupt" / "1" / WARMUP_FILE).write_bytes(b"this is no TFRecord file")
+    with Server(base) as running:
+        status, data = running.raw("GET", "/v1/models/good")
+        assert json.loads(data)["model_version_status"][0]["state"] == "AVAILABLE", data
+        status, data = running.raw("GET", "/v1/models/corrupt")
+        (entry,) = json.loads(data)["model_version_status"]
+        assert entry["state"] != "AVAILABLE" and "warmup" in entry["status"]["error_message"].lower(), entry
+        assert str(tmp_path) not in entry["status"]["error_message"]
+        assert running.raw("POST", "/v1/models/corrupt:predict", b'{"instances": [[1, 2, 3]]}')[0] == 404
+        scraped = running.raw("GET", "/monitoring/prometheus/metrics")[1].decode()
+    assert ':tensorflow:serving:model_warmup_records_read_total{model_path="good/1",status="OK"} 1.0' in scraped
