@@ -138,7 +138,10 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         import uvicorn
 
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
+        from recipes.serve.http_protocol import JsonErrorsHttpProtocol
+
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
+                                                    http=JsonErrorsHttpProtocol))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):

@@ -2,7 +2,7 @@
 protos, so that ``PredictionServiceStub`` and ``ModelServiceStub`` clients work unchanged.
 
     PredictionService: Predict, Classify, Regress, GetModelMetadata
-    ModelService:      GetModelStatus (HandleReloadConfigRequest answers UNIMPLEMENTED)
+    ModelService:      GetModelStatus, HandleReloadConfigRequest (a ModelConfigList, as --model_config_file)
 
 Requests are checked as TF Serving checks them (``predict_util.cc``, ``get_model_metadata_impl.cc``,
 ``get_model_status_impl.cc``), with its messages and status codes. Input tensors are read as
@@ -282,8 +282,32 @@ class ModelStatusService(model_service_pb2_grpc.ModelServiceServicer):
                              api="status")
 
     async def HandleReloadConfigRequest(self, request, context):
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                            "HandleReloadConfigRequest is not served; this server reloads models from disk")
+        """Serve the request's ModelConfigList instead, as ``--model_config_file`` would; the
+        outcome is both the response's status and the call's, as in TF Serving."""
+        from google.protobuf import text_format
+        from tensorflow_serving.apis import model_management_pb2
+
+        from recipes.errors import ConfigError
+        from recipes.serve.config import parse_model_config
+
+        response = model_management_pb2.ReloadConfigResponse()
+        code, message = grpc.StatusCode.OK, ""
+        if request.config.WhichOneof("config") != "model_config_list":
+            code, message = grpc.StatusCode.INVALID_ARGUMENT, (
+                "ServerModelConfig type not supported by HandleReloadConfigRequest. "
+                "Only ModelConfigList is currently supported")
+        else:
+            try:
+                models = parse_model_config(text_format.MessageToString(request.config), source="ReloadConfigRequest")
+                await asyncio.to_thread(self.service.repository.reload, models)
+            except ConfigError as error:
+                code, message = grpc.StatusCode.INVALID_ARGUMENT, str(error)
+        response.status.error_code = code.value[0]
+        response.status.error_message = message
+        if code != grpc.StatusCode.OK:
+            log.error("ReloadConfig failed: %s", message)
+            await context.abort(code, message)
+        return response
 
     async def _status(self, request) -> get_model_status_pb2.GetModelStatusResponse:
         entries = self.service.status(_spec(request))

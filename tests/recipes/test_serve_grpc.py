@@ -338,9 +338,44 @@ def test_get_model_status(models):
     assert (error.code(), error.details()) == (grpc.StatusCode.NOT_FOUND, "Could not find any versions of model nope")
 
 
-def test_reload_config_is_unimplemented(models):
+def test_reload_config_takes_only_a_model_config_list_and_a_config_repository(models):
     error = _refused(models.HandleReloadConfigRequest, model_management_pb2.ReloadConfigRequest())
-    assert error.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "Only ModelConfigList" in error.details()
+    request = model_management_pb2.ReloadConfigRequest()
+    entry = request.config.model_config_list.config.add(name="x", base_path=str(TESTDATA), model_platform="tensorflow")
+    assert entry.name == "x"
+    error = _refused(models.HandleReloadConfigRequest, request)  # this server serves a folder of models
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "model folders" in error.details()
+
+
+def test_reload_config_serves_the_new_model_list(loop):
+    from recipes.serve.config import single_model_config
+
+    repository = ModelRepository(models=[single_model_config(TESTDATA / "saved_model_half_plus_two_cpu", "first")],
+                                 poll_seconds=0)
+    repository.start()
+    port, server = _serve(loop, ModelService(repository))
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = model_service_pb2_grpc.ModelServiceStub(channel)
+            request = model_management_pb2.ReloadConfigRequest()
+            request.config.model_config_list.config.add(
+                name="second", base_path=str(TESTDATA / "saved_model_half_plus_three"), model_platform="tensorflow")
+            response = stub.HandleReloadConfigRequest(request, timeout=60)
+            assert response.status.error_code == error_codes_pb2.OK, response
+            status = get_model_status_pb2.GetModelStatusRequest()
+            status.model_spec.name = "second"
+            [entry] = stub.GetModelStatus(status, timeout=30).model_version_status
+            assert entry.state == get_model_status_pb2.ModelVersionStatus.AVAILABLE
+            status.model_spec.name = "first"  # no longer in the list: unloaded
+            assert [e.state for e in stub.GetModelStatus(status, timeout=30).model_version_status] == [
+                get_model_status_pb2.ModelVersionStatus.END]
+            request.config.model_config_list.config[0].model_platform = "pytorch"
+            error = _refused(stub.HandleReloadConfigRequest, request)
+            assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "unsupported platform" in error.details()
+    finally:
+        loop.run(server.stop(1))
+        repository.stop()
 
 
 def test_stateful_tf1_counter_through_predict(predictions):

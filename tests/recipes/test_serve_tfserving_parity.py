@@ -417,3 +417,19 @@ def test_exports_carry_a_warmup_that_runs_before_the_version_is_available(tmp_pa
         assert running.raw("POST", "/v1/models/corrupt:predict", b'{"instances": [[1, 2, 3]]}')[0] == 404
         scraped = running.raw("GET", "/monitoring/prometheus/metrics")[1].decode()
     assert ':tensorflow:serving:model_warmup_records_read_total{model_path="good/1",status="OK"} 1.0' in scraped
+
+
+@pytest.mark.parametrize("raw", [b"GARBAGE\r\n\r\n", b"POST /v1/models/x:predict HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
+                                 b"GET /v1/models/half_plus_two HTTP/9.9\r\n\r\n", b"GET /\x00 HTTP/1.1\r\n\r\n"])
+def test_malformed_http_gets_a_json_400(server, raw):
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as connection:
+        connection.sendall(raw)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head, answer
+    assert json.loads(body)["error"].startswith("Malformed HTTP request")
+    assert server.raw("GET", "/v1/models/half_plus_two")[0] == 200
