@@ -62,16 +62,20 @@ def parse_json(body: bytes) -> dict:
         except jsonparse.JSONParseError as error:
             raise RequestError(400, str(error)) from None
     if not isinstance(document, dict):
-        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} Is not object")
+        raise _format_error(document, "Is not object")
     return document
+
+
+def _format_error(document, message: str) -> RequestError:
+    """TF Serving's FormatError: the (truncated) request, then what is wrong with it."""
+    return RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} {message}")
 
 
 def signature_name_of(document: dict) -> str:
     """``signature_name`` as given ("" when absent: the default signature)."""
     name = document.get("signature_name", "")
     if not isinstance(name, str):
-        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} not formatted correctly. "
-                                "'signature_name' key must be a string value.")
+        raise _format_error(document, "not formatted correctly. 'signature_name' key must be a string value.")
     return name
 
 
@@ -84,15 +88,14 @@ def parse_body(body: bytes) -> PredictRequest:
 def predict_request(document: dict, signature_name: str) -> PredictRequest:
     has_instances, has_inputs = "instances" in document, "inputs" in document
     if has_instances and has_inputs:
-        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} Not formatted correctly expecting "
-                                "only one of 'inputs' or 'instances' keys to exist ")
+        raise _format_error(document, "Not formatted correctly expecting only one of 'inputs' or 'instances' keys "
+                                      "to exist ")
     if has_instances:
         instances = document["instances"]
         if not isinstance(instances, list):
-            raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} Expecting 'instances' to be "
-                                    "an list/array")
+            raise _format_error(document, "Expecting 'instances' to be an list/array")
         if not instances:
-            raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} No values in 'instances' array")
+            raise _format_error(document, "No values in 'instances' array")
         return PredictRequest(signature_name or DEFAULT_SIGNATURE, ROW, instances)
     if has_inputs:
         return PredictRequest(signature_name or DEFAULT_SIGNATURE, COLUMNAR, document["inputs"])
@@ -110,14 +113,12 @@ def examples_request(body: bytes, verb: str) -> tuple[str, list[bytes]]:
     if "context" in document:
         context = _example(document["context"], example_pb2).SerializeToString()
     if "examples" not in document:
-        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} When method is {verb}, key "
-                                "'examples' is expected and was not found")
+        raise _format_error(document, f"When method is {verb}, key 'examples' is expected and was not found")
     examples = document["examples"]
     if not isinstance(examples, list):
-        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} Expecting 'examples' value to be "
-                                "an list/array")
+        raise _format_error(document, "Expecting 'examples' value to be an list/array")
     if not examples:
-        raise RequestError(400, f"JSON Value: {jsonparse.debug_string(document)} 'examples' value is an empty array")
+        raise _format_error(document, "'examples' value is an empty array")
     return signature_name, [context + _example(example, example_pb2).SerializeToString() for example in examples]
 
 
