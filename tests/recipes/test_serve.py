@@ -328,7 +328,7 @@ def test_new_version_is_swapped_in_under_load_without_failed_requests(tmp_path):
             published = time.monotonic()
             recipes.export(new, "classifier", export_dir=base, input_name="pixels", output_name="probabilities")
             deadline = time.monotonic() + 60
-            while client.status("classifier")[0]["version"] != "2":
+            while (client.status("classifier")[0]["version"], client.status("classifier")[0]["state"]) != ("2", "AVAILABLE"):
                 assert time.monotonic() < deadline, "version 2 was never loaded"
                 time.sleep(0.1)
             swapped = time.monotonic()
