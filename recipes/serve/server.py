@@ -2,6 +2,8 @@
 
 The listening sockets are bound before anything is loaded, so a port already in use fails at
 once with ``AddressInUseError`` (one line, not uvicorn's start-up failure after the models load).
+With ``workers=N`` (or ``$WEB_CONCURRENCY``), N server processes share the ports
+(``recipes.serve.workers``).
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ class AddressInUseError(AddressError):
     """Another process already listens on ``host``:``port``."""
 
 
-def bind_sockets(host: str, port: int) -> list[socket.socket]:
+def bind_sockets(host: str, port: int, *, reuse_port: bool = False, ports: list[int] | None = None) -> list[socket.socket]:
     """Bound (not yet listening) TCP sockets for every address ``host`` resolves to, as uvicorn's
-    own binding would make them (``SO_REUSEADDR``, IPv6 sockets IPv6-only)."""
+    own binding would make them (``SO_REUSEADDR``, IPv6 sockets IPv6-only); with ``reuse_port``,
+    also ``SO_REUSEPORT`` (for worker processes sharing the port), and ``ports``, one per address,
+    in place of ``port``: the ports an earlier set got for port 0."""
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise AddressError(f"port must be a whole number from 1 to 65535 (0: any free port); got {port!r}",
                            host=host, port=port)
@@ -44,10 +48,14 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
                            host=host, port=port) from None
     bound: list[socket.socket] = []
     try:
-        for family, kind, protocol, _, address in dict.fromkeys(addresses):
+        for index, (family, kind, protocol, _, address) in enumerate(dict.fromkeys(addresses)):
             sock = socket.socket(family, kind, protocol)
             bound.append(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if ports is not None:
+                address = (address[0], ports[index], *address[2:])
             if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             try:
@@ -67,16 +75,22 @@ def bind_sockets(host: str, port: int) -> list[socket.socket]:
 
 
 def run_server(base_path="saved_models", *, host: str = "127.0.0.1", port: int = 8501, grpc_port: int | None = None,
-               **app_options) -> None:
-    """Serve until interrupted: REST on ``port`` and, with ``grpc_port``, gRPC there too."""
-    import uvicorn
+               workers: int | None = None, **app_options) -> None:
+    """Serve until interrupted: REST on ``port`` and, with ``grpc_port``, gRPC there too.
 
-    from recipes.serve.app import create_app
+    ``workers`` server processes (default ``$WEB_CONCURRENCY``, else 1) share those ports, each
+    with its own models, batching and metrics (``recipes.serve.workers``); the app options then
+    travel to them, so they must pickle (a ``ModelRepository`` that has not started does).
+    """
+    from recipes.serve.workers import check_workers, default_workers
 
+    workers = default_workers() if workers is None else check_workers(workers)
     sockets = bind_sockets(host, port)  # before the models load, so that a busy port fails at once
     try:
         if grpc_port is not None:
             for sock in bind_sockets(host, grpc_port):  # the gRPC server binds it again at start
+                if workers > 1 and grpc_port == 0:  # one free port for every worker
+                    grpc_port = sock.getsockname()[1]
                 sock.close()
         try:
             loopback = ipaddress.ip_address(host).is_loopback
@@ -85,22 +99,44 @@ def run_server(base_path="saved_models", *, host: str = "127.0.0.1", port: int =
         if not loopback:
             log.warning("binding %s: the server has no authentication; anyone who can reach this address "
                         "can query every model under %s", host, base_path)
+        if workers > 1:
+            from recipes.serve.workers import reuse_port_sockets, serve_workers
+
+            ports = [sock.getsockname()[1] for sock in sockets]
+            for sock in sockets:  # checked; the workers' sockets share the port with SO_REUSEPORT
+                sock.close()
+            sockets = []
+            socket_sets = reuse_port_sockets(host, ports, workers)
+            serve_workers(workers, socket_sets, host, grpc_port, {"base_path": base_path, **app_options})
+            return
+        from recipes.serve.app import create_app
+
         app = create_app(base_path, grpc_port=grpc_port, grpc_host=host, **app_options)
-
-        class Server(uvicorn.Server):
-            async def startup(self, sockets=None):
-                await super().startup(sockets=sockets)
-                for sock in sockets or ():  # uvicorn says where it listens only when it binds the sockets itself
-                    shown_host, shown_port = sock.getsockname()[:2]
-                    shown_host = f"[{shown_host}]" if sock.family == socket.AF_INET6 else shown_host
-                    log.info("listening on http://%s:%d (Ctrl+C to quit)", shown_host, shown_port)
-                if grpc_port is not None:
-                    log.info("gRPC (TF Serving's PredictionService and ModelService) on %s:%d", host, grpc_port)
-
-        Server(uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False)).run(sockets=sockets)
+        serve_app(app, host, sockets, grpc_port=grpc_port)
     finally:
         for sock in sockets:
             sock.close()
+
+
+def serve_app(app, host: str, sockets: list[socket.socket], *, grpc_port: int | None = None) -> None:
+    """Run ``app`` on uvicorn over ``sockets`` (bound, not yet listening) until interrupted."""
+    import uvicorn
+
+    from recipes.serve.http_protocol import JsonErrorsHttpProtocol
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None):
+            await super().startup(sockets=sockets)
+            for sock in sockets or ():  # uvicorn says where it listens only when it binds the sockets itself
+                shown_host, shown_port = sock.getsockname()[:2]
+                shown_host = f"[{shown_host}]" if sock.family == socket.AF_INET6 else shown_host
+                log.info("listening on http://%s:%d (Ctrl+C to quit)", shown_host, shown_port)
+            if grpc_port is not None:
+                log.info("gRPC (TF Serving's PredictionService and ModelService) on %s:%d", host, grpc_port)
+
+    port = sockets[0].getsockname()[1] if sockets else 0
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False, http=JsonErrorsHttpProtocol)
+    Server(config).run(sockets=sockets)
 
 
 def options_from_flags(*, base_path=None, model_name: str | None = None, model_base_path=None,
