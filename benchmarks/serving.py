@@ -1,26 +1,38 @@
-"""What does serving over HTTP cost, what does micro-batching buy, and does a hot swap drop
-requests? All measured in one run, over loopback.
+"""What does serving over REST and gRPC cost, what do micro-batching and several server processes
+buy, and does a hot swap drop requests? All measured in one run, over loopback.
 
-    python benchmarks/serving.py
+    python benchmarks/serving.py [--seconds 8] [--output benchmarks/results/serving.json]
 
-The `fashion_mnist_cnn` network is exported, and `keras-recipes serve` runs in its own process.
-This process is the load generator: N asyncio clients each keep one HTTP/1.1 connection open and
-send single-image row-format requests back to back (requests encoded once, up front).
+The `fashion_mnist_cnn` network is exported, and `keras-recipes serve --grpc-port` runs in its
+own process(es). This process is the load generator: N asyncio clients send single-image requests
+back to back, each waiting for its answer (closed loop), all requests encoded once, up front:
 
-- latency: p50 and p99 of single-image requests at concurrency 1, against 500 calls of the
-  loaded SavedModel's ``serving_default`` in this process on the same images;
-- throughput at concurrency 1, 8 and 32, for 15 s each, without and with ``--batching``;
-- the same at concurrency 1 and 32 for ``resnet20`` (untrained; speed does not depend on the
-  weights), a network whose TensorFlow call costs more than the HTTP and JSON around it, also
+- REST: one HTTP/1.1 keep-alive connection per client, row-format JSON written as raw bytes;
+- gRPC: ``grpc.aio`` with the official ``PredictionServiceStub``, ``PredictRequest``s built with
+  ``tf.make_tensor_proto``; one channel (TCP connection) per 4 callers, so that the connections
+  spread over several server processes.
+
+Measured:
+
+- latency: p50 and p99 at concurrency 1, against 500 calls of the loaded SavedModel's
+  ``serving_default`` in this process on the same images (the overhead is the difference);
+- throughput at concurrency 1, 8 and 32 (REST) and 1 and 32 (gRPC), ``--seconds`` each, without
+  and with ``--batching``, in one server process and in one per core (``WEB_CONCURRENCY``, read
+  by ``run_server(workers=)``: SO_REUSEPORT sockets, each process batching its own requests);
+- the same at concurrency 1 and 32 (REST) for ``resnet20`` (untrained; speed does not depend on
+  the weights), a network whose TensorFlow call costs more than the HTTP and JSON around it, also
   with ``--batch-threads 2``;
-- for every load, the CPU the server process used (in cores: CPU seconds per second), which
-  shows whether its one event loop (at most 1 core) or TensorFlow (both cores) is the limit;
+- for every load, the CPU the server used (in cores: CPU seconds per second, all its processes),
+  which shows whether its event loop (at most 1 core each) or TensorFlow is the limit, and the
+  CPU of this load generator, which shares the machine;
 - hot swap: 20 s at concurrency 8 against a server polling every 0.5 s, with version 2
-  published after 10 s; every non-200 answer is counted.
+  published halfway; every non-200 answer is counted.
 
-Writes benchmarks/results/serving.json. Not run in CI.
+Writes benchmarks/results/serving.json (about 6 minutes on 2 cores). Not run in CI.
+``--seconds 1 --output /tmp/serving.json`` is a smoke run of every part (about 2 minutes).
 """
 
+import argparse
 import asyncio
 import datetime
 import http.client
@@ -44,7 +56,11 @@ import numpy as np  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
 NAME = "fashion_mnist_cnn"
 COMPUTE_BOUND = "resnet20"  # served as fashion_mnist_resnet20
-LATENCY_CALLS, LOAD_SECONDS, CONCURRENCY = 500, 15.0, (1, 8, 32)
+LATENCY_CALLS, CONCURRENCY, GRPC_CONCURRENCY = 500, (1, 8, 32), (1, 32)
+LOAD_SECONDS = 8.0  # per load; --seconds
+HOT_SWAP_SECONDS = 20.0
+CALLERS_PER_CHANNEL = 4  # gRPC callers sharing one channel (one HTTP/2 connection)
+CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _free_port() -> int:
@@ -54,20 +70,38 @@ def _free_port() -> int:
 
 
 class ServerProcess:
-    def __init__(self, base: Path, *options: str):
-        self.port = _free_port()
+    """``keras-recipes serve`` on free REST and gRPC ports; ``workers`` processes (WEB_CONCURRENCY)."""
+
+    def __init__(self, base: Path, *options: str, workers: int = 1):
+        self.port, self.grpc_port = _free_port(), _free_port()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "recipes.cli", "serve", str(base), "--port", str(self.port), *options],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
+            [sys.executable, "-m", "recipes.cli", "serve", str(base), "--port", str(self.port),
+             "--grpc-port", str(self.grpc_port), *options],
+            env={**os.environ, "WEB_CONCURRENCY": str(workers)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 180
         while True:
             try:
-                if self.get(f"/v1/models/{NAME}")[0] == 200:
-                    return
+                if self.get(f"/v1/models/{NAME}")[0] == 200 and len(self.processes()) > workers - (workers == 1):
+                    break
             except OSError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("the server did not start")
+            time.sleep(0.5)
+        if workers > 1:  # every worker answers before the loads start
+            time.sleep(1.0)
+            self._wait_all_ready(deadline)
+
+    def _wait_all_ready(self, deadline: float) -> None:
+        """Wait until fresh connections (spread by the kernel over the workers) all answer."""
+        while True:
+            try:
+                if all(self.get(f"/v1/models/{NAME}")[0] == 200 for _ in range(16)):
+                    return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("the server's workers did not start")
             time.sleep(0.5)
 
     def get(self, path):
@@ -76,14 +110,33 @@ class ServerProcess:
         response = connection.getresponse()
         return response.status, response.read()
 
+    def processes(self) -> list[int]:
+        """The server's process and its descendants (its workers), from Linux /proc."""
+        found, queue = [], [self.process.pid]
+        while queue:
+            pid = queue.pop()
+            found.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                try:
+                    queue += [int(child) for child in (task / "children").read_text().split()]
+                except OSError:
+                    pass
+        return found
+
     def cpu_seconds(self) -> float:
-        """User + system CPU time the server process has used so far (Linux /proc)."""
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User + system CPU time the server's processes have used so far (Linux /proc)."""
+        total = 0.0
+        for pid in self.processes():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # exited meanwhile
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def stop(self):
         self.process.terminate()
-        self.process.wait(timeout=30)
+        self.process.wait(timeout=60)
 
 
 def _load(port: int, bodies: list[bytes], concurrency: int, seconds: float, name: str = NAME) -> dict:
@@ -129,23 +182,81 @@ def _load(port: int, bodies: list[bytes], concurrency: int, seconds: float, name
         await asyncio.gather(*(client(offset, stop_at) for offset in range(concurrency)))
 
     asyncio.run(run())
+    return _row(latencies, failures, seconds)
+
+
+def _row(latencies: list[float], failures: list, seconds: float) -> dict:
     return {"requests_per_second": round(len(latencies) / seconds, 1), "failed": len(failures),
             "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 2) if latencies else None,
             "p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 2) if latencies else None}
 
 
-def _measured_load(server: ServerProcess, bodies: list[bytes], concurrency: int, name: str = NAME) -> dict:
-    """``_load`` plus the cores the server and this load generator kept busy meanwhile."""
+def _grpc_load(port: int, requests: list, concurrency: int, seconds: float) -> dict:
+    """Closed-loop gRPC load: ``concurrency`` callers of ``PredictionService.Predict`` on one event
+    loop, ``CALLERS_PER_CHANNEL`` to a channel, each channel its own TCP connection."""
+    import grpc
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    latencies, failures = [], []
+
+    async def run() -> None:
+        channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.use_local_subchannel_pool", 1)])
+                    for _ in range(-(-concurrency // CALLERS_PER_CHANNEL))]
+        try:
+            await asyncio.gather(*(channel.channel_ready() for channel in channels))
+            stubs = [prediction_service_pb2_grpc.PredictionServiceStub(channel) for channel in channels]
+            loop = asyncio.get_running_loop()
+            stop_at = loop.time() + seconds
+
+            async def caller(offset: int) -> None:
+                predict, index = stubs[offset % len(stubs)].Predict, offset
+                while loop.time() < stop_at:
+                    started = time.perf_counter()
+                    try:
+                        await predict(requests[index % len(requests)], timeout=30)
+                        latencies.append(time.perf_counter() - started)
+                    except grpc.aio.AioRpcError as error:
+                        failures.append(error.code().name)
+                    index += 1
+
+            await asyncio.gather(*(caller(offset) for offset in range(concurrency)))
+        finally:
+            for channel in channels:
+                await channel.close()
+
+    asyncio.run(run())
+    return _row(latencies, failures, seconds)
+
+
+def _measured(server: ServerProcess, load) -> dict:
+    """``load()``'s row plus the cores the server and this load generator kept busy meanwhile."""
     server_before, own_before, started = server.cpu_seconds(), time.process_time(), time.perf_counter()
-    row = _load(server.port, bodies, concurrency, LOAD_SECONDS, name)
+    row = load()
     elapsed = time.perf_counter() - started
     row["server_cores"] = round((server.cpu_seconds() - server_before) / elapsed, 2)
     row["load_generator_cores"] = round((time.process_time() - own_before) / elapsed, 2)
     return row
 
 
+def _measured_load(server: ServerProcess, bodies: list[bytes], concurrency: int, name: str = NAME) -> dict:
+    return _measured(server, lambda: _load(server.port, bodies, concurrency, LOAD_SECONDS, name))
+
+
+def _measured_grpc_load(server: ServerProcess, requests: list, concurrency: int) -> dict:
+    return _measured(server, lambda: _grpc_load(server.grpc_port, requests, concurrency, LOAD_SECONDS))
+
+
 def main() -> None:
+    global LOAD_SECONDS, HOT_SWAP_SECONDS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=LOAD_SECONDS, help="length of each load (default 8)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="results file (default %(default)s)")
+    args = parser.parse_args()
+    LOAD_SECONDS = args.seconds
+    HOT_SWAP_SECONDS = min(HOT_SWAP_SECONDS, max(4.0, 2.5 * args.seconds))
+
     import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2
 
     import recipes
     from recipes.data import DatasetInfo
@@ -155,6 +266,13 @@ def main() -> None:
     model = recipes.classifier_for(info, recipe.architecture, **recipe.architecture_kwargs)
     images = np.random.default_rng(0).integers(0, 256, (64, 28, 28, 1)).astype("float32")
     bodies = [json.dumps({"instances": images[i:i + 1].tolist()}).encode() for i in range(64)]
+    grpc_requests = []
+    for i in range(64):
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = NAME
+        request.model_spec.signature_name = "serving_default"
+        request.inputs["pixels"].CopyFrom(tf.make_tensor_proto(images[i:i + 1]))
+        grpc_requests.append(request)
     result = {}
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder) / "saved_models"
@@ -175,59 +293,86 @@ def main() -> None:
         recipes.export(recipes.classifier_for(info, COMPUTE_BOUND), heavy_name, export_dir=base,
                        input_name="pixels", output_name="probabilities")
         result[heavy_name] = {}
-        configurations = (("server", (), True), ("server_batching", ("--batching",), True),
-                          ("server_batching_2_threads", ("--batching", "--batch-threads", "2"), False))
-        for label, options, with_small_model in configurations:
-            server = ServerProcess(base, "--poll-seconds", "0", *options)
+        # label, server options, worker processes, measure the small model, measure resnet20
+        configurations = (("server", (), 1, True, True), ("server_batching", ("--batching",), 1, True, True),
+                          ("server_workers", (), CORES, True, False),
+                          ("server_batching_workers", ("--batching",), CORES, True, False),
+                          ("server_batching_2_threads", ("--batching", "--batch-threads", "2"), 1, False, True))
+        for label, options, workers, with_small_model, with_heavy_model in configurations:
+            if workers == 1 and label.endswith("_workers"):
+                continue  # one core: the same as the one-process rows
+            server = ServerProcess(base, "--poll-seconds", "0", *options, workers=workers)
             try:
                 if with_small_model:
-                    rows = {}
-                    _load(server.port, bodies, 1, 2.0)  # warm-up
+                    rows = {"workers": workers, "rest": {}, "grpc": {}}
+                    _load(server.port, bodies, 4, 2.0)  # warm-up
                     for concurrency in CONCURRENCY:
-                        rows[f"concurrency_{concurrency}"] = _measured_load(server, bodies, concurrency)
-                        print(label, concurrency, rows[f"concurrency_{concurrency}"], flush=True)
+                        rows["rest"][f"concurrency_{concurrency}"] = _measured_load(server, bodies, concurrency)
+                        print(label, "REST", concurrency, rows["rest"][f"concurrency_{concurrency}"], flush=True)
+                    _grpc_load(server.grpc_port, grpc_requests, 4, 1.0)  # warm-up
+                    for concurrency in GRPC_CONCURRENCY:
+                        rows["grpc"][f"concurrency_{concurrency}"] = _measured_grpc_load(server, grpc_requests, concurrency)
+                        print(label, "gRPC", concurrency, rows["grpc"][f"concurrency_{concurrency}"], flush=True)
                     result[label] = rows
-                heavy = {}
-                _load(server.port, bodies, 1, 2.0, heavy_name)
-                for concurrency in (1, 32):
-                    heavy[f"concurrency_{concurrency}"] = _measured_load(server, bodies, concurrency, heavy_name)
-                    print(heavy_name, label, concurrency, heavy[f"concurrency_{concurrency}"], flush=True)
-                result[heavy_name][label] = heavy
+                if with_heavy_model:
+                    heavy = {}
+                    _load(server.port, bodies, 1, 2.0, heavy_name)
+                    for concurrency in (1, 32):
+                        heavy[f"concurrency_{concurrency}"] = _measured_load(server, bodies, concurrency, heavy_name)
+                        print(heavy_name, label, concurrency, heavy[f"concurrency_{concurrency}"], flush=True)
+                    result[heavy_name][label] = heavy
             finally:
                 server.stop()
 
         server = ServerProcess(base, "--poll-seconds", "0.5")
         try:
             outcome = {}
-            loader = threading.Thread(target=lambda: outcome.update(_load(server.port, bodies, 8, 20.0)))
+            loader = threading.Thread(target=lambda: outcome.update(_load(server.port, bodies, 8, HOT_SWAP_SECONDS)))
             loader.start()
-            time.sleep(10.0)
+            time.sleep(HOT_SWAP_SECONDS / 2)
             keras_model = recipes.classifier_for(info, recipe.architecture, **recipe.architecture_kwargs)
             recipes.export(keras_model, NAME, export_dir=base, input_name="pixels", output_name="probabilities")
             loader.join()
             status = json.loads(server.get(f"/v1/models/{NAME}")[1])["model_version_status"]
         finally:
             server.stop()
-        result["hot_swap"] = {**outcome, "served_after": status}
+        result["hot_swap"] = {**outcome, "seconds": HOT_SWAP_SECONDS, "served_after": status}
         print("hot swap", result["hot_swap"], flush=True)
 
-    unbatched, batched = result["server"], result["server_batching"]
-    result["ratios"] = {
-        "server_p50_overhead_ms": round(unbatched["concurrency_1"]["p50_ms"] - result["in_process"]["p50_ms"], 2),
-        "server_over_in_process_p50": round(unbatched["concurrency_1"]["p50_ms"] / result["in_process"]["p50_ms"], 2),
-        **{f"batching_over_unbatched_concurrency_{c}": round(
-            batched[f"concurrency_{c}"]["requests_per_second"] / unbatched[f"concurrency_{c}"]["requests_per_second"], 2)
-           for c in CONCURRENCY},
-        **{f"{heavy_name}_{label}_over_unbatched_concurrency_32": round(
+    result["ratios"] = _ratios(result, heavy_name)
+    result.update({"date": datetime.date.today().isoformat(), "machine": describe(),
+                   "load_seconds": LOAD_SECONDS, "command": "python benchmarks/serving.py"})
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["ratios"], indent=2))
+
+
+def _ratios(result: dict, heavy_name: str) -> dict:
+    def rps(label, transport, concurrency):
+        return result[label][transport][f"concurrency_{concurrency}"]["requests_per_second"]
+
+    in_process = result["in_process"]["p50_ms"]
+    unbatched = result["server"]
+    ratios = {}
+    for transport in ("rest", "grpc"):
+        p50 = unbatched[transport]["concurrency_1"]["p50_ms"]
+        ratios[f"{transport}_p50_overhead_ms"] = round(p50 - in_process, 2)
+        ratios[f"{transport}_over_in_process_p50"] = round(p50 / in_process, 2)
+    for transport, concurrencies in (("rest", CONCURRENCY), ("grpc", GRPC_CONCURRENCY)):
+        for c in concurrencies:
+            ratios[f"{transport}_batching_over_unbatched_concurrency_{c}"] = round(
+                rps("server_batching", transport, c) / rps("server", transport, c), 2)
+        if "server_batching_workers" in result:
+            c = concurrencies[-1]
+            ratios[f"{transport}_batching_workers_over_unbatched_concurrency_{c}"] = round(
+                rps("server_batching_workers", transport, c) / rps("server", transport, c), 2)
+            ratios[f"{transport}_batching_workers_over_unbatched_workers_concurrency_{c}"] = round(
+                rps("server_batching_workers", transport, c) / rps("server_workers", transport, c), 2)
+    for label in ("server_batching", "server_batching_2_threads"):
+        ratios[f"{heavy_name}_{label}_over_unbatched_concurrency_32"] = round(
             result[heavy_name][label]["concurrency_32"]["requests_per_second"]
             / result[heavy_name]["server"]["concurrency_32"]["requests_per_second"], 2)
-           for label in ("server_batching", "server_batching_2_threads")},
-    }
-    result.update({"date": datetime.date.today().isoformat(), "machine": describe(),
-                   "command": "python benchmarks/serving.py"})
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result["ratios"], indent=2))
+    return ratios
 
 
 if __name__ == "__main__":
