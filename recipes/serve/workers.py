@@ -15,6 +15,11 @@ worker's gRPC server binds the gRPC port the same way. A port shared this way is
 other program that does not itself ask for ``SO_REUSEPORT``, as every ordinary server (and a
 second ``keras-recipes serve``, whose check binds without it) does not.
 
+What one worker is told, only it hears: a gRPC ``HandleReloadConfigRequest`` reloads the models
+of the worker that answers it (with workers, change the config file and let each worker poll it,
+``--model_config_file_poll_wait_seconds``), and a metrics scrape counts one worker's requests.
+Linux spreads connections over the workers; other systems' SO_REUSEPORT may not.
+
 The parent only supervises: SIGTERM or Ctrl+C stops every worker gracefully; a worker that exits
 on its own (a model that fails to load, a crash) stops the others, and ``run_server`` raises.
 A worker whose parent is gone (killed) stops itself.
@@ -27,6 +32,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import signal
 import socket
 import sys
@@ -71,6 +77,9 @@ def default_workers() -> int:
 def check_workers(count) -> int:
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise RecipeError(f"workers must be a whole number of server processes, at least 1; got {count!r}")
+    if count > 1 and not hasattr(socket, "SO_REUSEPORT"):
+        raise RecipeError("several server processes (workers) share a port with SO_REUSEPORT, which this "
+                          "system lacks; serve with one")
     return count
 
 
@@ -84,8 +93,7 @@ def reuse_port_sockets(host: str, ports: list[int], count: int) -> list[list[soc
         for _ in range(count):
             sets.append(bind_sockets(host, ports[0], reuse_port=True, ports=ports))
     except BaseException:
-        for sock in (sock for bound in sets for sock in bound):
-            sock.close()
+        _close(sets)
         raise
     return sets
 
@@ -233,14 +241,18 @@ def serve_workers(count: int, socket_sets: list[list[socket.socket]], host: str,
     exited: list[tuple[int, int]] = []
     try:
         for process in processes:
-            process.start()
-        for sock in (sock for sockets in socket_sets for sock in sockets):
-            sock.close()  # the workers have their own copies
+            try:
+                process.start()
+            except (pickle.PicklingError, TypeError, AttributeError) as error:
+                raise RecipeError(f"run_server(workers={count}): the app options must pickle, to reach each "
+                                  f"worker process ({error})") from None
+        _close(socket_sets)  # the workers have their own copies
         log.info("%d server processes (workers), pids %s", count, ", ".join(str(p.pid) for p in processes))
         while not signalled.is_set() and not exited:
             multiprocessing.connection.wait([p.sentinel for p in processes], timeout=1.0)
             exited = [(index, p.exitcode) for index, p in enumerate(processes) if p.exitcode is not None]
     finally:
+        _close(socket_sets)
         stop_all()
         deadline = time.monotonic() + STOP_SECONDS
         for process in processes:
@@ -255,3 +267,8 @@ def serve_workers(count: int, socket_sets: list[list[socket.socket]], host: str,
         index, code = exited[0]
         raise WorkerError(f"server worker {index} exited with status {code} (see its log above); "
                           "the other workers were stopped")
+
+
+def _close(socket_sets: list[list[socket.socket]]) -> None:
+    for sock in (sock for sockets in socket_sets for sock in sockets):
+        sock.close()

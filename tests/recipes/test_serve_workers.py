@@ -80,6 +80,20 @@ def test_a_busy_port_fails_before_any_worker_starts(tmp_path, busy):
         assert time.monotonic() - started < 5  # no worker (and no TensorFlow) was started
 
 
+def _no_loader(name, version, path):
+    raise AssertionError("never called: the options do not reach a worker")
+
+
+def test_options_that_do_not_pickle_are_refused_before_any_worker_starts(tmp_path):
+    (tmp_path / "models").mkdir()
+    repository = ModelRepository(tmp_path / "models", loader=lambda name, version, path: _no_loader(name, version, path))
+    port = free_port()
+    with pytest.raises(RecipeError, match="must pickle"):
+        run_server(port=port, workers=2, repository=repository)
+    with socket.socket() as probe:  # the workers' sockets were closed
+        probe.bind(("127.0.0.1", port))
+
+
 # --- end to end: `keras-recipes serve` with WEB_CONCURRENCY=2 -----------------------------------
 
 def _serve(base, *options, workers=2):
