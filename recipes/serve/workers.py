@@ -134,6 +134,25 @@ def _logging_setup() -> tuple[int, str | None, bool]:
 
 # --- the worker --------------------------------------------------------------------------------
 
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow and probe its devices with stderr silenced, as the CLI does before serving
+    (``recipes.logs``, which this package may not import); Python errors still propagate."""
+    import absl.logging
+
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    tf.get_logger().setLevel(logging.WARNING)
+    absl.logging.set_verbosity(absl.logging.WARNING)
+
+
 def _watch_parent(parent: int) -> None:
     """Stop this worker (as SIGTERM does) once its parent is gone."""
     while True:
@@ -149,9 +168,7 @@ def _worker(index: int, sockets: list[socket.socket], host: str, grpc_port: int 
     if format_ is not None:
         logging.basicConfig(level=level, format=f"[worker {index}] {format_}")
     if quiet:
-        from recipes.logs import quiet_tensorflow
-
-        quiet_tensorflow()
+        _quiet_tensorflow()
     with contextlib.suppress(OSError):
         os.setpgrp()  # Ctrl+C reaches the parent only, which stops the workers once, gracefully
     for variable in TF_THREADS_ENV:  # before TensorFlow is imported; a setting of the user's wins
