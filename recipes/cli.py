@@ -115,8 +115,11 @@ def cmd_tune(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from recipes.serve.server import AddressInUseError, options_from_flags, run_server
+    from recipes.serve.server import AddressInUseError, check_port, options_from_flags, run_server
 
+    for port in (args.port, args.grpc_port):
+        if port is not None:
+            check_port(args.host, port)  # before the models folder or config file is read
     options = options_from_flags(
         base_path=args.base_path, model_name=args.model_name, model_base_path=args.model_base_path,
         model_config_file=args.model_config_file, config_poll_seconds=args.model_config_file_poll_wait_seconds,
@@ -126,7 +129,7 @@ def cmd_serve(args) -> int:
         max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms, batch_threads=args.batch_threads,
         max_body_bytes=args.max_body_bytes, access_log=args.access_log)
     try:
-        run_server(host=args.host, port=args.port, grpc_port=args.grpc_port, **options)
+        run_server(host=args.host, port=args.port, grpc_port=args.grpc_port, workers=args.workers, **options)
     except AddressInUseError as error:
         flag = "--grpc-port" if error.port == args.grpc_port else "--port"
         raise RecipeError(f"port {error.port} on {error.host} is in use (by another server?); "
@@ -282,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="TF Serving's monitoring config (prometheus_config { enable, path })")
     serve.add_argument("--no-metrics", action="store_true",
                        help="no Prometheus metrics (default: on, at /monitoring/prometheus/metrics)")
+    serve.add_argument("--workers", type=int, default=None,
+                       help="server processes sharing the ports, each with its own models and batching "
+                            "(default: $WEB_CONCURRENCY, else 1)")
     serve.add_argument("--access-log", metavar="PATH", help="one line per request to this file ('-': standard output)")
     serve.set_defaults(handler=cmd_serve)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 from dataclasses import dataclass
 
@@ -344,7 +345,7 @@ def fast_rows(body: bytes) -> FastRows | None:
         values = orjson.loads(b"[" + numbers + b"]")
     except orjson.JSONDecodeError:
         return None
-    if len(values) != int(np.prod(shape)) or not shape or shape[0] == 0:
+    if not shape or shape[0] == 0 or len(values) != math.prod(shape):
         return None
     integral = not any(marker in numbers for marker in (b".", b"e", b"E"))
     return FastRows((head.group(1) or b"").decode("ascii"), values, shape, integral)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Mapping
 
@@ -118,9 +119,19 @@ def _type_name(dtype: int) -> str:
         return f"unknown dtype enum ({dtype})"
 
 
+_PLAIN_DTYPES = {types_pb2.DT_FLOAT: np.dtype("<f4"), types_pb2.DT_DOUBLE: np.dtype("<f8"),
+                 types_pb2.DT_INT32: np.dtype("<i4"), types_pb2.DT_INT64: np.dtype("<i8"),
+                 types_pb2.DT_UINT8: np.dtype("u1"), types_pb2.DT_INT8: np.dtype("i1")}
+
+
 def _ndarray(proto, alias: str) -> np.ndarray:
     """A TensorProto as ``Tensor::FromProto`` reads it: missing values repeat the last one, extra
     ones are ignored, and a ``tensor_content`` of the wrong size is refused."""
+    shape = [dim.size for dim in proto.tensor_shape.dim]
+    if proto.tensor_content and proto.dtype in _PLAIN_DTYPES and all(size >= 0 for size in shape):
+        dtype = _PLAIN_DTYPES[proto.dtype]
+        if len(proto.tensor_content) == dtype.itemsize * math.prod(shape):  # the common case, without a TF op
+            return np.frombuffer(proto.tensor_content, dtype=dtype).reshape(shape).copy()
     try:
         tensor = tf.io.parse_tensor(proto.SerializeToString(), tf.dtypes.as_dtype(proto.dtype))
         return tensor.numpy()

@@ -33,14 +33,18 @@ class AddressInUseError(AddressError):
     """Another process already listens on ``host``:``port``."""
 
 
+def check_port(host: str, port) -> None:
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise AddressError(f"port must be a whole number from 1 to 65535 (0: any free port); got {port!r}",
+                           host=host, port=port)
+
+
 def bind_sockets(host: str, port: int, *, reuse_port: bool = False, ports: list[int] | None = None) -> list[socket.socket]:
     """Bound (not yet listening) TCP sockets for every address ``host`` resolves to, as uvicorn's
     own binding would make them (``SO_REUSEADDR``, IPv6 sockets IPv6-only); with ``reuse_port``,
     also ``SO_REUSEPORT`` (for worker processes sharing the port), and ``ports``, one per address,
     in place of ``port``: the ports an earlier set got for port 0."""
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise AddressError(f"port must be a whole number from 1 to 65535 (0: any free port); got {port!r}",
-                           host=host, port=port)
+    check_port(host, port)
     try:
         addresses = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     except socket.gaierror as error:
