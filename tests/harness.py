@@ -10,6 +10,7 @@ import http.client
 import socket
 import threading
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -18,6 +19,10 @@ import tensorflow as tf
 from keras.src.models.functional import Functional  # what keras.Model(inputs, outputs) returns; not exported
 
 import architectures
+
+# TF Serving's own test models, configs and expected metadata, copied unchanged from
+# tensorflow/serving (Apache 2.0): see its README.md.
+TFSERVING_TESTDATA = Path(__file__).resolve().parent / "fixtures" / "tfserving_testdata"
 
 RTOL, ATOL = 1e-5, 1e-6
 # 50 layers and more: building, tracing and saving one takes 5-30 s on 2 cores, so their

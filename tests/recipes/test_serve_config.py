@@ -33,10 +33,11 @@ from recipes.serve.config import (
 from recipes.serve.loading import LoadError, ServedVersion, load_version
 from recipes.serve.repository import ModelRepository
 
-TESTDATA = Path(os.environ.get("TFSERVING_TESTDATA", "/work/shared/tfserving-testdata"))
+from harness import TFSERVING_TESTDATA
+
+TESTDATA = TFSERVING_TESTDATA
 TWO_VERSIONS = TESTDATA / "saved_model_half_plus_two_2_versions"  # 00000123 and 00000124
 
-pytestmark = pytest.mark.skipif(not TESTDATA.is_dir(), reason=f"TF Serving's test fixtures are not at {TESTDATA}")
 
 
 class FakeLoader:

@@ -7,7 +7,6 @@ import json
 import shutil
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -27,11 +26,11 @@ from recipes.serve.repository import ModelRepository
 from recipes.serve.server import AddressInUseError
 from recipes.serve.service import ModelService
 
-from harness import free_port
+from harness import TFSERVING_TESTDATA, free_port
 
 pytestmark = pytest.mark.e2e
 
-TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "tfserving-testdata"
+TESTDATA = TFSERVING_TESTDATA
 MODELS = {"half_plus_two": "saved_model_half_plus_two_cpu", "half_plus_two_tf2": "saved_model_half_plus_two_tf2_cpu",
           "counter": "saved_model_counter"}
 CLASSIFY = classification_pb2.ClassificationRequest

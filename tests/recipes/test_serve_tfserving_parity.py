@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import Server, free_port
+from harness import Server, TFSERVING_TESTDATA, free_port
 
 pytestmark = pytest.mark.e2e
 
-TESTDATA = Path(__file__).resolve().parents[2].parent / "shared" / "tfserving-testdata"
+TESTDATA = TFSERVING_TESTDATA
 JSON = {"Content-Type": "application/json"}
 
 

@@ -15,7 +15,9 @@ from recipes.serve.codec import TensorInfo
 from recipes.serve.loading import PREDICT_METHOD, LoadError, ServedVersion, Signature, load_version
 from recipes.serve.warmup import replay_warmup
 
-TESTDATA = Path("/work/shared/tfserving-testdata")
+from harness import TFSERVING_TESTDATA
+
+TESTDATA = TFSERVING_TESTDATA
 
 
 def _records(path: Path) -> list:
