@@ -50,11 +50,15 @@ class RunBackup(keras.callbacks.BackupAndRestore):
     Give it the other callbacks of the same ``fit`` with ``track(callbacks)``, and put it last in
     the list, so that it saves their state after they have seen the epoch and restores it after
     they have reset themselves in ``on_train_begin``.
+
+    ``read_only=True`` restores from ``backup_dir`` but never writes or deletes there: the
+    non-chief workers of a multi-worker run resume from the chief's backup this way.
     """
 
-    def __init__(self, backup_dir, save_freq="epoch"):
+    def __init__(self, backup_dir, save_freq="epoch", *, read_only: bool = False):
         super().__init__(str(backup_dir), save_freq=save_freq, delete_checkpoint=False)
         self.directory = Path(backup_dir)
+        self.read_only = read_only
         self.tracked: list[keras.callbacks.Callback] = []
         self.epoch_logs: list[dict[str, float]] = []
         self.fit_seconds_before = 0.0
@@ -115,6 +119,8 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         super().on_epoch_end(epoch, logs)
 
     def _save_model(self):
+        if self.read_only:
+            return
         epochs = self.params.get("epochs")
         finished = bool(self.model.stop_training) or (epochs is not None and self._current_epoch >= epochs)
         state, arrays = {"epoch": self._current_epoch, "batch": self._last_batch_seen, "finished": finished,
@@ -158,7 +164,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
 
     def discard(self) -> None:
         """Delete the backup folder and all it holds, in one step: it is renamed away first."""
-        if not self.directory.exists():
+        if self.read_only or not self.directory.exists():
             return
         gone = self.directory.with_name(f".{self.directory.name}-discarded-{os.getpid()}")
         shutil.rmtree(gone, ignore_errors=True)
@@ -175,7 +181,7 @@ class RunBackup(keras.callbacks.BackupAndRestore):
         return [(f"{index}:{type(callback).__name__}", callback) for index, callback in enumerate(self.tracked)]
 
     def _remove_incomplete(self):
-        if self.directory.is_dir():
+        if self.directory.is_dir() and not self.read_only:
             for leftover in self.directory.glob(".incomplete-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
 

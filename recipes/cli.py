@@ -19,6 +19,8 @@ from recipes import catalog
 from recipes.errors import RecipeError
 from recipes.logs import DEBUG_ENV, quiet_tensorflow
 from recipes.tables import format_table
+from recipes.training.distribute import STRATEGIES
+from recipes.training.precision import PRECISIONS
 
 
 def cmd_list(args) -> int:
@@ -60,15 +62,41 @@ def user_data_options(args) -> dict:
             "bad_files": "skip" if args.skip_bad_images else "stop"}
 
 
+def without_workers_flag(argv: list[str]) -> list[str]:
+    """``argv`` without ``--workers N`` (or ``--workers=N``): what each launched worker runs."""
+    kept, skip = [], False
+    for item in argv:
+        if skip:
+            skip = False
+        elif item == "--workers":
+            skip = True
+        elif not item.startswith("--workers="):
+            kept.append(item)
+    return kept
+
+
 def cmd_run(args) -> int:
     overrides = dict(catalog.parse_assignment(item) for item in args.set)
-    for option in ("epochs", "batch_size", "seed"):
+    for option in ("epochs", "batch_size", "seed", "precision"):
         if getattr(args, option) is not None:
             overrides[option] = getattr(args, option)
     recipe = catalog.with_overrides(catalog.get(args.name), overrides)
+    if args.workers is not None:
+        if args.distribute not in (None, "multi_worker"):
+            raise RecipeError(f"--workers starts multi_worker processes; it does not combine with --distribute "
+                              f"{args.distribute}")
+        from pathlib import Path
+
+        from recipes.training.distribute import launch_workers
+
+        argv = [*without_workers_flag(args.argv), *(["--distribute", "multi_worker"] if not args.distribute else [])]
+        return launch_workers(argv, workers=args.workers, log_dir=Path(args.work_dir) / recipe.name / "workers")
     result = recipes.run(recipe, data_dir=args.data_dir, export_dir=args.export_dir, export=not args.no_export,
                          export_name=args.export_name, work_dir=args.work_dir, deterministic=args.deterministic,
-                         verbose=1 if sys.stdout.isatty() else 2, **user_data_options(args))
+                         distribute=args.distribute, verbose=1 if sys.stdout.isatty() else 2,
+                         **user_data_options(args))
+    if result.run_dir is None:  # a non-chief worker of a multi-worker run: the chief reports
+        return 0
     tested = ", ".join(f"{k} {v:.4f}" for k, v in result.test_metrics.items())
     print(f"\n{recipe.name}: " + (f"test {tested}" if tested else "no test split, so nothing was tested")
           + f" (documented: {', '.join(f'{k} {v}' for k, v in recipe.expected.items())}"
@@ -210,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--export-dir", default="saved_models", help="export root (default: saved_models)")
     run.add_argument("--no-export", action="store_true", help="train and evaluate only")
     run.add_argument("--work-dir", default="runs", help="checkpoints, logs and plots (default: runs)")
+    run.add_argument("--precision", choices=PRECISIONS,
+                     help="Keras dtype policy to train in (default: the recipe's, float32; auto: from the hardware)")
+    run.add_argument("--distribute", choices=STRATEGIES,
+                     help="tf.distribute strategy: mirrored (this machine's devices) or multi_worker (the cluster "
+                          "in TF_CONFIG); the batch size is per replica, see README")
+    run.add_argument("--workers", type=int, metavar="N",
+                     help="start N multi_worker processes on 127.0.0.1 (worker 0, the chief, reports and exports)")
     run.set_defaults(handler=cmd_run)
 
     tune = commands.add_parser("tune", allow_abbrev=False, parents=[common], help="keras-tuner search over a recipe's architecture and training settings")
@@ -333,6 +368,7 @@ def main(argv=None) -> int:
     stderr), 1 for an unexpected failure (one line; the traceback with KERAS_RECIPES_DEBUG=1),
     130 when interrupted."""
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -28,6 +28,7 @@ from architectures.registry import (
 from callbacks.defaults import DEFAULT as DEFAULT_CALLBACKS
 from recipes.errors import ConfigError, UnknownNameError
 from recipes.tasks.options import options_class, options_for
+from recipes.training.precision import PRECISIONS
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Recipe:
     augmentation: dict = field(default_factory=dict)
     callbacks: dict = field(default_factory=lambda: dict(DEFAULT_CALLBACKS))
     plots: tuple[str, ...] = ("confusion_matrix",)
+    precision: str = "float32"
 
     def __post_init__(self):
         hints = _type_hints(Recipe)
@@ -79,6 +81,8 @@ class Recipe:
                 checked = _checked(item.name, value, hints[item.name], RANGES.get(item.name))
                 if checked is not value:
                     object.__setattr__(self, item.name, checked)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
         object.__setattr__(self, "task_options", _task_options(self.task, self.task_options))
         _check_architecture_kwargs(self.architecture, self.architecture_kwargs)
 

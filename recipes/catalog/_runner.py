@@ -3,12 +3,15 @@ the task's data -> architecture builder -> ``compile_and_fit`` -> ``export``."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -19,6 +22,8 @@ from recipes.data import accept_modified_data
 from recipes.catalog._recipe import Recipe, get, with_overrides
 from recipes.errors import ConfigError, ExportFailedError
 from recipes.training import Result, compile_and_fit, discard_backup
+from recipes.training import distribute as strategies
+from recipes.training.precision import dtype_policy
 
 log = logging.getLogger("keras_recipes")
 
@@ -28,7 +33,7 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
         data_dir=None, export_dir="saved_models", export: bool = True, export_name: str | None = None,
         work_dir="runs", extra_callbacks=(), verbose="auto", download: bool = True,
         extra_metadata: dict | None = None, accept_modified: bool = False, deterministic: bool = False,
-        **overrides) -> Result:
+        distribute=None, **overrides) -> Result:
     """Train, evaluate and (by default) export a named recipe; keyword overrides replace config
     fields, e.g. ``run("fashion_mnist_cnn", epochs=3, architecture_kwargs={"dropout": 0.3})``.
 
@@ -46,6 +51,12 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
     ``deterministic=True`` makes TensorFlow's ops deterministic for the rest of the process, so
     the same call gives the same metrics (see ``compile_and_fit``).
 
+    ``distribute`` trains under a ``tf.distribute`` strategy: ``"mirrored"``, ``"multi_worker"``
+    (the cluster in ``TF_CONFIG``) or a strategy object (``recipes.training.distribute``). The
+    recipe's ``batch_size`` is per replica: the global batch and the learning rate are multiplied
+    by the number of replicas in sync. Every worker runs this same call; only the chief writes the
+    run folder and the export. The model is built under the recipe's ``precision``.
+
     Checkpoints, logs and plots go to ``<work_dir>/<name>/<config hash>/``. The run's state is
     kept there until the run has finished, export included: running the same call again after a
     crash resumes from the last completed epoch, or, when training had ended, goes straight on to
@@ -57,6 +68,9 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
     """
     recipe = name if isinstance(name, Recipe) else get(name)
     recipe = with_overrides(recipe, overrides)
+    strategy = strategies.make_strategy(distribute)  # before any TensorFlow op: multi_worker needs it so
+    configured, recipe = recipe, _scaled_for(recipe, strategy)
+    chief = strategy is None or not strategies.is_multi_worker(strategy) or strategies.worker_role().is_chief
     keras.utils.set_random_seed(recipe.seed)
 
     task = tasks.get(recipe.task)
@@ -70,38 +84,55 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
     info = data.info
     log.info("%s: %s from %s (%d train / %d validation / %d test)", recipe.name, info.name,
              info.source, info.num_train, info.num_validation, info.num_test)
-    model = task.build(recipe, data)
+    with strategy.scope() if strategy is not None else contextlib.nullcontext(), \
+            dtype_policy(recipe.precision) as policy:
+        model = task.build(recipe, data)
+    if policy != "float32":
+        log.info("%s: built under the %s dtype policy", recipe.name, policy)
     run_dir = Path(work_dir) / recipe.name / _fingerprint(recipe, info, own_data=own_data)
     log.info("%s: %s, %s parameters; run folder %s", recipe.name, recipe.architecture,
              f"{model.count_params():,}", run_dir)
     if export and export_name is None:
         export_name = _safe_name(f"{recipe.name}_{info.name}") if own_data else recipe.name
     model_bytes = 4 * model.count_params()
-    saved_models.ensure_writable(run_dir, what="run folder", change="choose another with --work-dir (work_dir=...)",
-                                 needs_bytes=3 * model_bytes)
-    if export:
+    if chief:
+        saved_models.ensure_writable(run_dir, what="run folder", change="choose another with --work-dir (work_dir=...)",
+                                     needs_bytes=3 * model_bytes)
+    if export and chief:
         model_dir = Path(export_dir) / export_name  # not created here: a server would list an empty model
         saved_models.ensure_writable(model_dir if model_dir.is_dir() else Path(export_dir), what="export folder",
                                      change="choose another with --export-dir (export_dir=...)",
                                      needs_bytes=2 * model_bytes)
-    run_id = _start_or_resume(run_dir, recipe, {
+    call = {
         "data": os.fspath(data_source) if isinstance(data_source, (str, os.PathLike)) else None,
         "data_in_memory": own_data and not isinstance(data_source, (str, os.PathLike)),
         "target": target, "image_size": list(image_size) if image_size else None, "color_mode": color_mode,
         "bad_files": bad_files, "accept_modified": accept_modified, "deterministic": deterministic,
         "data_dir": os.fspath(data_dir) if data_dir else None, "download": download,
         "export_dir": os.fspath(export_dir), "export": export, "export_name": export_name,
-        "work_dir": os.fspath(work_dir)})
+        "work_dir": os.fspath(work_dir), "distribute": distribute if isinstance(distribute, str) else None}
+    run_id = _start_or_resume(run_dir, configured, call) if chief else None
 
     result = compile_and_fit(
         model, data, optimizer=recipe.optimizer, learning_rate=recipe.learning_rate,
         schedule=recipe.schedule, weight_decay=recipe.weight_decay, optimizer_options=recipe.optimizer_options,
         loss=recipe.loss, metrics=recipe.metrics, epochs=recipe.epochs, callbacks=recipe.callbacks,
         extra_callbacks=extra_callbacks, run_dir=run_dir, verbose=verbose, keep_backup=True,
-        deterministic=deterministic,
+        deterministic=deterministic, strategy=strategy,
         **task.compile_options(recipe, data),
     )
     result.recipe = recipe
+    if not chief:  # a non-chief worker takes part in every collective step, and writes nothing
+        private_dir = Path(tempfile.mkdtemp(prefix="keras-recipes-worker-"))
+        try:
+            context = tasks.RunContext(run_dir=private_dir, data_dir=data_dir, download=download)
+            result.test_metrics.update(task.evaluate(recipe, model, data, context)[0])
+        finally:
+            shutil.rmtree(private_dir, ignore_errors=True)
+        result.run_dir = None
+        log.info("%s: %s finished; the chief writes the run folder and the export", recipe.name,
+                 strategies.worker_role().label)
+        return result
 
     def train_recipe(other: str) -> keras.Model:
         return run(other, data_dir=data_dir, download=download, export=False, work_dir=run_dir / "runs",
@@ -121,6 +152,8 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
         "test_metrics": result.test_metrics,
         "expected": recipe.expected,
         "timings": result.timings,
+        "precision": policy,
+        **({"distribution": _described(strategy)} if strategy is not None else {}),
         **(extra_metadata or {}),
     }
     if export:
@@ -152,6 +185,24 @@ def finish(run_dir) -> Result:
 
 
 RUN_STATE = "run.json"
+
+
+def _scaled_for(recipe: Recipe, strategy) -> Recipe:
+    """``recipe`` with its batch size and learning rate scaled for the strategy's replicas."""
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    if replicas == 1:
+        return recipe
+    batch_size, learning_rate = strategies.scaled_for_replicas(recipe.batch_size, recipe.learning_rate, replicas)
+    log.info("%s: %d replicas in sync, so the global batch is %d (%d per replica) and the learning rate %g "
+             "(%g x %d, the linear scaling rule)", recipe.name, replicas, batch_size, recipe.batch_size,
+             learning_rate, recipe.learning_rate, replicas)
+    return with_overrides(recipe, {"batch_size": batch_size, "learning_rate": learning_rate})
+
+
+def _described(strategy) -> dict:
+    role = strategies.worker_role()
+    return {"strategy": type(strategy).__name__, "replicas_in_sync": strategy.num_replicas_in_sync,
+            "workers": role.num_workers if strategies.is_multi_worker(strategy) else 1}
 
 
 def _start_or_resume(run_dir: Path, recipe: Recipe, call: dict) -> str:

@@ -31,6 +31,7 @@ def write_saved_model(model, model_dir: Path, *, name: str, input_name, output_n
     if endpoint is None:
         endpoint, input_signature = model_endpoint(model, input_name, output_name)
     endpoints = {SIGNATURE: (endpoint, list(input_signature)), **(extra_endpoints or {})}
+    endpoints = {signature: (with_float32_outputs(function), specs) for signature, (function, specs) in endpoints.items()}
 
     def write(folder: Path) -> None:
         archive = keras.export.ExportArchive()
@@ -141,6 +142,22 @@ def model_endpoint(model, input_name, output_name):
         return dict(outputs) if isinstance(outputs, dict) else {output_name: outputs}
 
     return serve, specs
+
+
+def with_float32_outputs(function):
+    """``function`` with its 16-bit floating outputs cast to float32: a model trained under a mixed
+    precision policy serves the signature a float32 one would."""
+    import tensorflow as tf
+
+    def cast(value):
+        if isinstance(value, tf.Tensor) and value.dtype in (tf.bfloat16, tf.float16):
+            return tf.cast(value, tf.float32)
+        return value
+
+    def float32_outputs(*inputs):
+        return tf.nest.map_structure(cast, function(*inputs))
+
+    return float32_outputs
 
 
 def _describe(concrete, specs) -> dict:
