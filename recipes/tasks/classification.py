@@ -1,5 +1,9 @@
 """Images or feature vectors -> class probabilities: the task of every image recipe, on its own
-dataset or on yours."""
+dataset or on yours.
+
+Its options (``recipes.tasks.options.ClassificationOptions``, ``Recipe.task_options``) switch on
+the fast-training tricks: ``label_smoothing``, ``test_time_flip`` (flip test-time augmentation,
+reported as the test accuracy) and ``whitening_init`` of the first convolution."""
 
 from __future__ import annotations
 
@@ -10,7 +14,9 @@ import numpy as np
 
 import architectures
 from callbacks import augmentation_pipeline, plot_confusion_matrix, plot_decision_boundary
+from callbacks.whitening import first_conv, init_whitening
 from recipes import data as datasets
+from recipes.errors import ConfigError
 from recipes.saved_models import export as export_model
 from recipes.tasks import OUTPUT_NAME, Task, UserData, register_task
 
@@ -34,6 +40,50 @@ def classifier_for(info: datasets.DatasetInfo, architecture: str, **architecture
     if info.value_range is not None:
         x = keras.layers.Rescaling(1.0 / info.value_range, name="rescale")(x)
     return keras.Model(inputs, backbone(x), name=f"{architecture}_{info.name}")
+
+
+WHITENING_IMAGES = 5000  # training images whose patches set the whitening convolution
+
+
+def flip_predictions(model, x, *, batch_size: int = 256) -> np.ndarray:
+    """The mean of ``model``'s predicted distributions on images ``x`` (N, H, W, C) and on the same
+    images mirrored left-right: flip test-time augmentation."""
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ConfigError(f"test_time_flip mirrors images (count, height, width, channels); these inputs have shape "
+                          f"{x.shape}. Switch it off: task_options.test_time_flip=False")
+    plain = model.predict(x, batch_size=batch_size, verbose=0)
+    mirrored = model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)
+    return (plain + mirrored) / 2
+
+
+def training_images(data, count: int) -> np.ndarray:
+    """Up to ``count`` training inputs: from the arrays ``data`` was made from, else the first batches."""
+    if data.arrays is not None and "train" in data.arrays:
+        return np.asarray(data.arrays["train"][0][:count])
+    taken, seen = [], 0
+    for batch in data.train:
+        taken.append(np.asarray(batch[0]))
+        seen += len(taken[-1])
+        if seen >= count:
+            break
+    return np.concatenate(taken)[:count]
+
+
+def whiten_first_conv(model, data) -> None:
+    """``callbacks.whitening.init_whitening`` of ``model``'s first ``Conv2D`` on the patches of up to
+    ``WHITENING_IMAGES`` training images, scaled as the model's ``rescale`` layer scales them."""
+    conv = first_conv(model)
+    if conv is None:
+        raise ConfigError(f"whitening_init sets the first Conv2D, and {model.name} has none; "
+                          f"switch it off (task_options.whitening_init=False) or choose a convolutional architecture")
+    images = training_images(data, WHITENING_IMAGES).astype("float32")
+    if data.info.value_range is not None:
+        images = images / data.info.value_range
+    try:
+        init_whitening(conv, images)
+    except ValueError as error:
+        raise ConfigError(f"whitening_init: {error}") from None
 
 
 def augmentation_for(recipe, input_shape, value_range):
@@ -72,14 +122,31 @@ class Classification(Task):
         return data
 
     def build(self, recipe, data):
-        return classifier_for(data.info, recipe.architecture, **recipe.architecture_kwargs)
+        model = classifier_for(data.info, recipe.architecture, **recipe.architecture_kwargs)
+        if recipe.task_options.whitening_init:
+            whiten_first_conv(model, data)
+        return model
+
+    def compile_options(self, recipe, data) -> dict:
+        smoothing = recipe.task_options.label_smoothing
+        return {"label_smoothing": smoothing} if smoothing else {}
 
     def evaluate(self, recipe, model, data, context):
-        written = []
+        written, metrics, predicted = [], {}, None
         plots = context.run_dir / "plots"
+        if recipe.task_options.test_time_flip and data.test is not None:
+            x_test, y_test = data.split_arrays("test")
+            probabilities = flip_predictions(model, x_test, batch_size=recipe.batch_size)
+            predicted = np.argmax(probabilities, axis=-1)
+            single = np.argmax(model.predict(x_test, verbose=0, batch_size=recipe.batch_size), axis=-1)
+            metrics = {"accuracy": float(np.mean(predicted == y_test)),
+                       "accuracy_without_flip": float(np.mean(single == y_test))}
+            log.info("test accuracy with flip test-time augmentation %.4f (without %.4f)", metrics["accuracy"],
+                     metrics["accuracy_without_flip"])
         if "confusion_matrix" in recipe.plots and data.test is not None and data.info.class_names:
             x_test, y_test = data.split_arrays("test")
-            predicted = np.argmax(model.predict(x_test, verbose=0, batch_size=recipe.batch_size), axis=-1)
+            if predicted is None:
+                predicted = np.argmax(model.predict(x_test, verbose=0, batch_size=recipe.batch_size), axis=-1)
             written.append(plot_confusion_matrix(y_test, predicted, data.info.class_names,
                                                  plots / "confusion_matrix.png",
                                                  title=f"{recipe.name}: confusion matrix (test)"))
@@ -88,7 +155,7 @@ class Classification(Task):
             written.append(plot_decision_boundary(lambda grid: model.predict(grid, verbose=0, batch_size=4096),
                                                   x_train, y_train, plots / "decision_boundary.png",
                                                   title=f"{recipe.name}: decision boundary"))
-        return {}, [path for path in written if path is not None]
+        return metrics, [path for path in written if path is not None]
 
     def export(self, recipe, model, data, *, export_dir, metadata, name):
         return export_model(model, name, export_dir=export_dir, input_name=data.info.input_name,

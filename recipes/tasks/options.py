@@ -33,10 +33,41 @@ def task_options(*tasks: str):
     return register
 
 
-@task_options("classification", "reconstruction", "vae")
+@task_options("reconstruction", "vae")
 @dataclass(frozen=True)
 class NoOptions:
     """The task takes no options of its own."""
+
+
+@task_options("classification")
+@dataclass(frozen=True)
+class ClassificationOptions:
+    """Training and evaluation tricks of the fast-training work (airbench, hlb-CIFAR10), each off
+    by default.
+
+    ``label_smoothing``: the cross-entropy's targets give the true class ``1 - s + s / classes``
+    and every other class ``s / classes`` (airbench: 0.2); works with the sparse and the one-hot
+    categorical cross-entropy (``recipes.training.losses``).
+
+    ``test_time_flip``: the test split is also predicted mirrored left-right, and the test
+    ``accuracy`` reported (``result.test_metrics``, ``result.json``, the export's metadata) is
+    that of the mean of the two predicted distributions; ``accuracy_without_flip`` is the
+    single-view accuracy, which is what the exported model gives on its own. For images whose
+    classes survive a mirror (clothes, CIFAR), not digits or text.
+
+    ``whitening_init``: before training, the model's first ``Conv2D`` (the airbench builder's
+    ``whiten`` layer) is set to whiten the patches of up to 5,000 training images and frozen
+    (``callbacks.whitening``). It needs a stride-1, square-kernel first convolution.
+    """
+
+    label_smoothing: float = 0.0
+    test_time_flip: bool = False
+    whitening_init: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.label_smoothing, (int, float)) or not 0 <= self.label_smoothing < 1:
+            raise ConfigError(f"task_options.label_smoothing must be a number of at least 0 and below 1; "
+                              f"got {self.label_smoothing!r}")
 
 
 @task_options("text_classification")
