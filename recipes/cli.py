@@ -117,12 +117,15 @@ def cmd_export(args) -> int:
 
 def cmd_tune(args) -> int:
     overrides = dict(catalog.parse_assignment(item) for item in args.set)
+    if args.precision is not None:
+        overrides["precision"] = args.precision
     options = dict(tuner=args.tuner, max_trials=args.max_trials, max_epochs=args.max_epochs,
                    objective=args.objective, directory=args.directory, overwrite=args.overwrite,
                    fixed=dict(catalog.parse_assignment(item) for item in args.fix),
                    max_model_size=args.max_model_size, trials_per_process=args.trials_per_process,
                    export=not args.no_export, export_dir=args.export_dir, export_name=args.export_as,
-                   seed=args.seed, data_dir=args.data_dir, **user_data_options(args), **overrides)
+                   seed=args.seed, data_dir=args.data_dir, distribute=args.distribute,
+                   **user_data_options(args), **overrides)
     catalog.with_overrides(catalog.get(args.name), overrides)  # fail fast on a bad name or setting
     from recipes import tuning
 
@@ -274,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     tune.add_argument("--export-as", metavar="NAME",
                       help="export the winner under this name (default: <recipe>_tuned, so the served <recipe> stays)")
     tune.add_argument("--seed", type=int, help="the search's seed: the tuner's draws and every trial (default: the recipe's)")
+    tune.add_argument("--distribute", choices=STRATEGIES,
+                      help="every trial's keras-tuner distribution_strategy (its batch size is then the global batch)")
+    tune.add_argument("--precision", choices=PRECISIONS, help="Keras dtype policy the trials train in")
     tune.set_defaults(handler=cmd_tune)
 
     export = commands.add_parser("export", allow_abbrev=False, parents=[common],

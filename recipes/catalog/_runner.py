@@ -201,7 +201,7 @@ def _scaled_for(recipe: Recipe, strategy) -> Recipe:
 
 def _described(strategy) -> dict:
     role = strategies.worker_role()
-    return {"strategy": type(strategy).__name__, "replicas_in_sync": strategy.num_replicas_in_sync,
+    return {"strategy": strategies.strategy_name(strategy), "replicas_in_sync": strategy.num_replicas_in_sync,
             "workers": role.num_workers if strategies.is_multi_worker(strategy) else 1}
 
 

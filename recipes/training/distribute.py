@@ -108,6 +108,17 @@ def is_multi_worker(strategy) -> bool:
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and worker_role().num_workers > 1
 
 
+def strategy_name(strategy) -> str:
+    """The public class name (``MultiWorkerMirroredStrategy``, not its ``CollectiveAllReduceStrategy`` base)."""
+    import tensorflow as tf
+
+    for public, name in ((tf.distribute.MultiWorkerMirroredStrategy, "MultiWorkerMirroredStrategy"),
+                         (tf.distribute.MirroredStrategy, "MirroredStrategy")):
+        if isinstance(strategy, public):
+            return name
+    return type(strategy).__name__
+
+
 def scaled_for_replicas(batch_size: int, learning_rate: float, replicas: int) -> tuple[int, float]:
     """``(global batch, learning rate)`` for ``replicas`` replicas in sync: both times ``replicas``."""
     return batch_size * replicas, learning_rate * replicas

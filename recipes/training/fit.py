@@ -92,10 +92,10 @@ def in_strategy_scope(model: keras.Model, strategy) -> keras.Model:
             copy = keras.models.clone_model(model)
             copy.set_weights(model.get_weights())
     except Exception as error:  # noqa: BLE001 - any failure to rebuild has the same remedy
-        raise ConfigError(f"this model could not be rebuilt under the {type(strategy).__name__} "
+        raise ConfigError(f"this model could not be rebuilt under the {distribute.strategy_name(strategy)} "
                           f"({type(error).__name__}: {error}); build it inside `with strategy.scope():` "
                           "and pass that strategy") from error
-    log.info("rebuilt the model under %s with its weights", type(strategy).__name__)
+    log.info("rebuilt the model under %s with its weights", distribute.strategy_name(strategy))
     return copy
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
 
 from recipes.errors import ConfigError, TuningError
+from recipes.training.distribute import free_port
 
 log = logging.getLogger("keras_recipes")
 
@@ -25,12 +25,6 @@ def distributed_role() -> str | None:
         raise ConfigError(f"KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} is not; set all three "
                           "(see README, distributed tuning)")
     return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
 
 
 def launch_distributed(recipe_name: str, *, workers: int = 2, host: str = "127.0.0.1", port: int | None = None,

@@ -19,6 +19,7 @@ from recipes.catalog import Recipe
 from recipes.errors import ConfigError
 from recipes.tasks import UserData
 from recipes.training import OPTIMIZERS, compile_model
+from recipes.training.precision import dtype_policy
 from recipes.tuning.space import training_space
 
 TRIAL_CALLBACKS = ("terminate_on_nan", "early_stopping")  # the recipe's, where it has them
@@ -87,7 +88,8 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         recipe = self.trial_recipe(hp)
         keras.utils.set_random_seed(recipe.seed)
         try:
-            return self.task.build(recipe, self.data_for(recipe))
+            with dtype_policy(recipe.precision):
+                return self.task.build(recipe, self.data_for(recipe))
         except (InputTooSmallError, ValueError) as error:
             raise keras_tuner.errors.FailedTrialError(f"could not build the model: {error}") from error
 

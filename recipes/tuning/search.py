@@ -20,6 +20,7 @@ from recipes.catalog import Recipe, get, with_overrides
 from recipes.errors import ConfigError, TuningError
 from recipes.tasks import UserData
 from recipes.training import Result, make_optimizer
+from recipes.training.distribute import make_strategy
 from recipes.tuning.distributed import distributed_role
 from recipes.tuning.hypermodel import RecipeHyperModel, applied_settings
 from recipes.tuning.results import TuneResult, summarize, worker_trials
@@ -76,7 +77,7 @@ def tune(recipe_name: str | Recipe, *, tuner: str = "hyperband", max_trials: int
          seed: int | None = None, data_dir=None,
          download: bool = True, extra_callbacks=(), trials_per_process: int | None = None, verbose: int = 0,
          data=None, target: str | None = None, image_size=None, color_mode: str | None = None,
-         bad_files: str = "stop",
+         bad_files: str = "stop", distribute=None,
          **overrides) -> TuneResult:
     """Search hyperparameters for a named recipe, then retrain the best on train + validation,
     evaluate it on the test split and export it.
@@ -103,6 +104,11 @@ def tune(recipe_name: str | Recipe, *, tuner: str = "hyperband", max_trials: int
     ``data`` (with ``target``, ``image_size``, ``color_mode``, ``bad_files``) searches on your own data, as
     ``recipes.run`` takes it; across processes (``trials_per_process``, distributed search) it must
     be a path.
+
+    ``distribute`` gives every trial keras-tuner's ``distribution_strategy``: ``"mirrored"``,
+    ``"multi_worker"`` or a ``tf.distribute`` strategy (``recipes.training.distribute``); each trial's
+    model is built and trained under it, and a trial's batch size is then the global batch. Trials
+    are built under the recipe's ``precision``.
 
     ``trials_per_process`` runs the trials in child processes of that many trials each, one
     after the other, continuing the same search. TensorFlow keeps some memory from every model
@@ -148,6 +154,7 @@ def tune(recipe_name: str | Recipe, *, tuner: str = "hyperband", max_trials: int
                               max_consecutive_failed_trials=max_consecutive_failed_trials, retrain=False,
                               data_dir=None if data_dir is None else str(data_dir), download=download,
                               trials_per_process=trials_per_process, verbose=verbose,
+                              distribute=distribute if isinstance(distribute, str) else None,
                               **({"data": str(data), "target": target, "image_size": image_size,
                                   "color_mode": color_mode, "bad_files": bad_files} if data is not None else {}),
                               **overrides))
@@ -161,7 +168,8 @@ def tune(recipe_name: str | Recipe, *, tuner: str = "hyperband", max_trials: int
     common = dict(hypermodel=hypermodel, objective=objective, hyperparameters=hyperparameters,
                   directory=str(directory), project_name=project_name or recipe.name,
                   overwrite=overwrite and owner, seed=recipe.seed, max_model_size=max_model_size,
-                  max_consecutive_failed_trials=max_consecutive_failed_trials)
+                  max_consecutive_failed_trials=max_consecutive_failed_trials,
+                  distribution_strategy=make_strategy(distribute))
     if tuner == "hyperband":
         search = tuner_class(tuner)(max_epochs=max_epochs, factor=factor, **common)
         if max_trials:
