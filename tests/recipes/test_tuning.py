@@ -312,3 +312,21 @@ def test_chief_and_two_workers_share_one_search(fashion_mnist_dir, tmp_path):
     assert ran == sorted(t["trial_id"] for t in trials) and len(trials) == 6
     assert all(t["status"] == "COMPLETED" for t in trials)
     assert sorted(oracle["end_order"]) == ran
+
+
+class TrainsUnder(keras.callbacks.Callback):
+    """Records the strategy each trial's model trains under."""
+
+    seen: list = []
+
+    def on_train_begin(self, logs=None):
+        TrainsUnder.seen.append(self.model.distribute_strategy)
+
+
+def test_trials_train_under_the_given_distribution_strategy(fashion_mnist_dir, tmp_path):
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    TrainsUnder.seen = []
+    found = tune("fashion_mnist_mlp", tuner="random", max_trials=2, max_epochs=1, directory=tmp_path, retrain=False,
+                 fixed=_pinned("units"), distribute=strategy, extra_callbacks=[TrainsUnder()], **SLICE)
+    assert len(found.trials) == 2 and all(t.status == "COMPLETED" for t in found.trials)
+    assert len(TrainsUnder.seen) == 2 and all(seen is strategy for seen in TrainsUnder.seen)
