@@ -5,8 +5,11 @@ switched before TensorFlow is imported.
 
     python benchmarks/throughput.py [--images 10000] [--rounds 3]
 
-Reports images/s, the ratio recipe/baseline, and achieved GFLOP/s against this CPU's FP32 peak
-(cores x 32 FLOP/cycle (two 256-bit FMA units) x clock). Writes benchmarks/results/throughput.json.
+The recipe runs in each precision (`precision=`: float32, mixed_bfloat16, mixed_float16). Reports
+images/s, each variant's ratio to the baseline, the CPU's features (AVX-512, BF16, AMX), and the
+achieved GFLOP/s against this CPU's FP32 peak (cores x 32 FLOP/cycle: two 256-bit FMA units x
+clock) and, for bf16, its BF16 peak (twice that where the CPU has AVX512_BF16, whose VDPBF16PS
+does two bf16 multiply-adds per FP32 lane). Writes benchmarks/results/throughput.json.
 """
 
 import argparse
@@ -25,22 +28,28 @@ VARIANTS = {
     "baseline": "plain Keras script, defaults (batch 32, TensorFlow's oneDNN default)",
     "baseline_onednn": "plain Keras script, defaults, TF_ENABLE_ONEDNN_OPTS=1",
     "recipe": f"recipes.run('{RECIPE}'): tf.data pipeline, batch 128, oneDNN on, all callbacks",
+    "recipe_bf16": f"recipes.run('{RECIPE}', precision='mixed_bfloat16')",
+    "recipe_fp16": f"recipes.run('{RECIPE}', precision='mixed_float16')",
 }
+PRECISION_OF = {"recipe": "float32", "recipe_bf16": "mixed_bfloat16", "recipe_fp16": "mixed_float16"}
+FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
 def measure(variant: str, images: int) -> dict:
     """Runs inside the child process."""
-    if variant != "recipe":
+    if variant not in PRECISION_OF:
         import keras  # noqa: F401  (TensorFlow first, so it keeps its own oneDNN default)
 
     import recipes
     from recipes.data import load_arrays
 
     recipe = recipes.get(RECIPE)
-    if variant == "recipe":
-        result = recipes.run(RECIPE, epochs=1, train_limit=images, validation_split=0.0, test_limit=512,
-                             export=False, work_dir=HERE / "runs" / "throughput", verbose=0)
+    if variant in PRECISION_OF:
+        result = recipes.run(RECIPE, epochs=1, train_limit=images, validation_split=0.0,
+                             precision=PRECISION_OF[variant], export=False, work_dir=HERE / "runs" / "throughput",
+                             verbose=0)
         seconds, model = result.timings["fit_seconds"], result.model
+        accuracy = result.test_metrics["accuracy"]  # after one epoch on these images, on the whole test set
     else:
         import architectures
 
@@ -52,8 +61,9 @@ def measure(variant: str, images: int) -> dict:
         started = time.perf_counter()
         model.fit(x, y, epochs=1, verbose=0)
         seconds = time.perf_counter() - started
+        accuracy = None
     return {"images": images, "seconds": seconds, "images_per_second": images / seconds,
-            "forward_flops_per_image": forward_flops(model)}
+            "test_accuracy": accuracy, "forward_flops_per_image": forward_flops(model)}
 
 
 def forward_flops(model) -> int:
@@ -108,31 +118,45 @@ def main() -> None:
         measured[variant] = {"description": description, "images_per_second": statistics.median(rates),
                              "all_rounds_images_per_second": rates, "images": args.images,
                              "onednn_on": rounds[variant][0]["onednn_on"],
+                             "test_accuracies": [r["test_accuracy"] for r in rounds[variant]],
                              "forward_flops_per_image": rounds[variant][0]["forward_flops_per_image"]}
         print(f"{variant:16s} median {measured[variant]['images_per_second']:8.0f} images/s  ({description})")
 
+    sys.path.insert(0, str(HERE.parent))
+    from recipes.training.precision import cpu_flags
+
+    flags = cpu_flags()
     cores = len(os.sched_getaffinity(0))
-    peak = cores * 32 * cpu_clock_ghz()
+    fp32_peak = cores * 32 * cpu_clock_ghz()
+    bf16_peak = fp32_peak * (2 if "avx512_bf16" in flags or "amx_bf16" in flags else 1)
+    baseline = measured["baseline"]["images_per_second"]
     training_flops = 3 * measured["recipe"]["forward_flops_per_image"]  # forward + 2x backward
-    achieved = training_flops * measured["recipe"]["images_per_second"] / 1e9
+    for variant, entry in measured.items():
+        entry["ratio_vs_baseline"] = entry["images_per_second"] / baseline
+        entry["achieved_gflops"] = training_flops * entry["images_per_second"] / 1e9
+        entry["fraction_of_fp32_peak"] = entry["achieved_gflops"] / fp32_peak
+        if variant == "recipe_bf16":
+            entry["fraction_of_bf16_peak"] = entry["achieved_gflops"] / bf16_peak
     summary = {
         "date": datetime.date.today().isoformat(),
         "machine": describe(),
-        "command": "python benchmarks/throughput.py",
+        "cpu_features": {feature: feature in flags for feature in FEATURES},
+        "command": f"python benchmarks/throughput.py --images {args.images} --rounds {args.rounds}",
         "variants": measured,
-        "ratio_recipe_vs_baseline": measured["recipe"]["images_per_second"] / measured["baseline"]["images_per_second"],
-        "ratio_onednn_only": measured["baseline_onednn"]["images_per_second"] / measured["baseline"]["images_per_second"],
+        "ratio_recipe_vs_baseline": measured["recipe"]["ratio_vs_baseline"],
+        "ratio_onednn_only": measured["baseline_onednn"]["ratio_vs_baseline"],
         "training_gflop_per_image": training_flops / 1e9,
-        "achieved_gflops": achieved,
-        "peak_gflops": peak,
-        "fraction_of_peak": achieved / peak,
+        "fp32_peak_gflops": fp32_peak,
+        "bf16_peak_gflops": bf16_peak,
     }
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "throughput.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\nrecipe / baseline: {summary['ratio_recipe_vs_baseline']:.2f}x "
-          f"(oneDNN alone: {summary['ratio_onednn_only']:.2f}x)")
-    print(f"recipe: {achieved:.1f} GFLOP/s of {peak:.0f} GFLOP/s FP32 peak ({summary['fraction_of_peak']:.0%}), "
-          f"{training_flops / 1e6:.0f} MFLOP per training image")
+    print(f"\nCPU features: {', '.join(f for f in FEATURES if f in flags) or 'none of ' + ', '.join(FEATURES)}")
+    for variant, entry in measured.items():
+        print(f"{variant:16s} {entry['ratio_vs_baseline']:.2f}x baseline, {entry['achieved_gflops']:.1f} GFLOP/s "
+              f"({entry['fraction_of_fp32_peak']:.0%} of {fp32_peak:.0f} FP32 peak"
+              + (f", {entry['fraction_of_bf16_peak']:.0%} of {bf16_peak:.0f} BF16 peak)" if "fraction_of_bf16_peak"
+                 in entry else ")"))
 
 
 if __name__ == "__main__":

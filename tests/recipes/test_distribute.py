@@ -45,6 +45,7 @@ def versions(folder: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_two_workers_train_to_the_result_of_one_process_and_only_the_chief_exports(tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     single = keras_recipes(*SMALL, "--epochs", "8", *ONE_PROCESS_EQUIVALENT, folder=one)
@@ -66,6 +67,7 @@ def test_two_workers_train_to_the_result_of_one_process_and_only_the_chief_expor
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_a_killed_worker_stops_the_run_and_the_same_command_resumes_it(tmp_path):
     arguments = (*SMALL, "--epochs", "12", "--set", "callbacks.early_stopping=None", "--workers", "2")
     launcher = keras_recipes(*arguments, folder=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -131,6 +133,7 @@ MIRRORED_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
+@pytest.mark.e2e
 def test_mirrored_strategy_over_two_logical_cpus_takes_the_steps_of_one_device():
     done = subprocess.run([sys.executable, "-c", MIRRORED_SCRIPT], cwd=ROOT, capture_output=True, text=True,
                           timeout=240, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
