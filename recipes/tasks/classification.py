@@ -45,16 +45,44 @@ def classifier_for(info: datasets.DatasetInfo, architecture: str, **architecture
 WHITENING_IMAGES = 5000  # training images whose patches set the whitening convolution
 
 
+def shifted(x: np.ndarray, rows: int, columns: int) -> np.ndarray:
+    """Images ``x`` (N, H, W, C) moved down by ``rows`` and right by ``columns`` pixels (negative:
+    up, left), the uncovered border filled with zeros."""
+    out = np.zeros_like(x)
+    height, width = x.shape[1:3]
+    out[:, max(rows, 0):height + min(rows, 0), max(columns, 0):width + min(columns, 0)] = \
+        x[:, max(-rows, 0):height + min(-rows, 0), max(-columns, 0):width + min(-columns, 0)]
+    return out
+
+
+def tta_predictions(model, x, *, flip: bool = True, shift: int = 0, batch_size: int = 256) -> np.ndarray:
+    """Test-time augmentation: the mean of ``model``'s predicted distributions on images ``x`` (N, H,
+    W, C) and on the same images mirrored left-right (``flip``). With ``shift`` pixels, airbench's
+    second level too: the result is half that mean and half the same mean over the images moved
+    ``shift`` pixels up-left and down-right."""
+    x = np.asarray(x)
+    if x.ndim != 4:
+        raise ConfigError(f"test-time augmentation mirrors and shifts images (count, height, width, channels); these "
+                          f"inputs have shape {x.shape}. Switch it off: task_options.test_time_flip=False, "
+                          f"task_options.test_time_shift=0")
+
+    def views(images):
+        predicted = [model.predict(images, batch_size=batch_size, verbose=0)]
+        if flip:
+            predicted.append(model.predict(images[:, :, ::-1], batch_size=batch_size, verbose=0))
+        return predicted
+
+    plain = np.mean(views(x), axis=0)
+    if not shift:
+        return plain
+    moved = np.mean(views(shifted(x, -shift, -shift)) + views(shifted(x, shift, shift)), axis=0)
+    return (plain + moved) / 2
+
+
 def flip_predictions(model, x, *, batch_size: int = 256) -> np.ndarray:
     """The mean of ``model``'s predicted distributions on images ``x`` (N, H, W, C) and on the same
     images mirrored left-right: flip test-time augmentation."""
-    x = np.asarray(x)
-    if x.ndim != 4:
-        raise ConfigError(f"test_time_flip mirrors images (count, height, width, channels); these inputs have shape "
-                          f"{x.shape}. Switch it off: task_options.test_time_flip=False")
-    plain = model.predict(x, batch_size=batch_size, verbose=0)
-    mirrored = model.predict(x[:, :, ::-1], batch_size=batch_size, verbose=0)
-    return (plain + mirrored) / 2
+    return tta_predictions(model, x, flip=True, batch_size=batch_size)
 
 
 def training_images(data, count: int) -> np.ndarray:
@@ -134,14 +162,16 @@ class Classification(Task):
     def evaluate(self, recipe, model, data, context):
         written, metrics, predicted = [], {}, None
         plots = context.run_dir / "plots"
-        if recipe.task_options.test_time_flip and data.test is not None:
+        options = recipe.task_options
+        if (options.test_time_flip or options.test_time_shift) and data.test is not None:
             x_test, y_test = data.split_arrays("test")
-            probabilities = flip_predictions(model, x_test, batch_size=recipe.batch_size)
+            probabilities = tta_predictions(model, x_test, flip=options.test_time_flip, shift=options.test_time_shift,
+                                            batch_size=recipe.batch_size)
             predicted = np.argmax(probabilities, axis=-1)
             single = np.argmax(model.predict(x_test, verbose=0, batch_size=recipe.batch_size), axis=-1)
             metrics = {"accuracy": float(np.mean(predicted == y_test)),
                        "accuracy_without_flip": float(np.mean(single == y_test))}
-            log.info("test accuracy with flip test-time augmentation %.4f (without %.4f)", metrics["accuracy"],
+            log.info("test accuracy with test-time augmentation %.4f (one view: %.4f)", metrics["accuracy"],
                      metrics["accuracy_without_flip"])
         if "confusion_matrix" in recipe.plots and data.test is not None and data.info.class_names:
             x_test, y_test = data.split_arrays("test")

@@ -55,6 +55,11 @@ class ClassificationOptions:
     single-view accuracy, which is what the exported model gives on its own. For images whose
     classes survive a mirror (clothes, CIFAR), not digits or text.
 
+    ``test_time_shift``: airbench's second level of test-time augmentation: the reported accuracy
+    is then that of half the above and half the same over the test images moved this many pixels
+    up-left and down-right (zeros fill the border); 0 for none. ``accuracy_without_flip`` stays
+    the single-view accuracy.
+
     ``whitening_init``: before training, the model's first ``Conv2D`` (the airbench builder's
     ``whiten`` layer) is set to whiten the patches of up to 5,000 training images and frozen
     (``callbacks.whitening``). It needs a stride-1, square-kernel first convolution.
@@ -62,12 +67,17 @@ class ClassificationOptions:
 
     label_smoothing: float = 0.0
     test_time_flip: bool = False
+    test_time_shift: int = 0
     whitening_init: bool = False
 
     def __post_init__(self):
         if not isinstance(self.label_smoothing, (int, float)) or not 0 <= self.label_smoothing < 1:
             raise ConfigError(f"task_options.label_smoothing must be a number of at least 0 and below 1; "
                               f"got {self.label_smoothing!r}")
+        if not isinstance(self.test_time_shift, int) or isinstance(self.test_time_shift, bool) \
+                or self.test_time_shift < 0:
+            raise ConfigError(f"task_options.test_time_shift must be a whole number of at least 0 (pixels); "
+                              f"got {self.test_time_shift!r}")
 
 
 @task_options("text_classification")

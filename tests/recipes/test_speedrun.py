@@ -112,8 +112,9 @@ def test_the_recipe_whitens_smooths_and_reports_the_flip_tta_accuracy(speedrun, 
 
 
 def test_the_trained_model_holds_the_ema_weights(fashion_mnist_dir, tmp_path):
-    """Keras swaps the moving average into the model when fit ends, before on_train_end: what is
-    evaluated and exported is the average, not the last step's weights."""
+    """With ``optimizer_options={"use_ema": True}`` Keras swaps the moving average into the model
+    when fit ends, before on_train_end: what is evaluated and exported is the average, not the
+    last step's weights."""
     seen = {}
 
     class Weights(keras.callbacks.Callback):
@@ -126,7 +127,9 @@ def test_the_trained_model_holds_the_ema_weights(fashion_mnist_dir, tmp_path):
                                for v in self.model.optimizer._model_variables_moving_average]
 
     result = recipes.run("fashion_mnist_speedrun", data_dir=fashion_mnist_dir, export=False, verbose=0,
-                         work_dir=tmp_path, extra_callbacks=[Weights()], **{**TINY, "test_limit": 64})
+                         work_dir=tmp_path, extra_callbacks=[Weights()], optimizer_options={"use_ema": True,
+                                                                                            "ema_momentum": 0.9},
+                         **{**TINY, "test_limit": 64})
     assert result.model.optimizer.use_ema
     for at_end, average in zip(seen["at_end"], seen["average"]):
         np.testing.assert_allclose(at_end, average)
@@ -136,12 +139,40 @@ def test_the_trained_model_holds_the_ema_weights(fashion_mnist_dir, tmp_path):
         np.testing.assert_allclose(kept, average)
 
 
-def test_flip_tta_needs_images():
+def test_tta_needs_images():
     from recipes.tasks.classification import flip_predictions
 
     model = architectures.build("mlp", input_shape=(2,), num_classes=2, hidden_units=(4,))
-    with pytest.raises(ConfigError, match="test_time_flip mirrors images.*task_options.test_time_flip=False"):
+    with pytest.raises(ConfigError, match="test-time augmentation mirrors and shifts images.*test_time_flip=False"):
         flip_predictions(model, np.zeros((3, 2)))
+    with pytest.raises(ConfigError, match="test_time_shift must be a whole number of at least 0"):
+        recipes.with_overrides(recipes.get("fashion_mnist_speedrun"), {"task_options.test_time_shift": -1})
+
+
+def test_shifted_moves_pixels_and_fills_zeros():
+    from recipes.tasks.classification import shifted
+
+    x = np.arange(1, 10, dtype="float32").reshape(1, 3, 3, 1)
+    np.testing.assert_array_equal(shifted(x, 1, 1)[0, :, :, 0], [[0, 0, 0], [0, 1, 2], [0, 4, 5]])
+    np.testing.assert_array_equal(shifted(x, -1, -1)[0, :, :, 0], [[5, 6, 0], [8, 9, 0], [0, 0, 0]])
+
+
+def test_shift_tta_is_half_flip_views_half_shifted_flip_views(speedrun, fashion_mnist_dir, tmp_path):
+    from recipes import tasks
+    from recipes.tasks.classification import shifted
+
+    model = speedrun.model
+    recipe = recipes.with_overrides(speedrun.recipe, {"task_options.test_time_shift": 1, "plots": ()})
+    data = recipes.data.load("fashion_mnist", data_dir=fashion_mnist_dir, test_limit=256)
+    metrics, _ = tasks.get("classification").evaluate(recipe, model, data, tasks.RunContext(run_dir=tmp_path))
+    x, y = data.arrays["test"]
+
+    def both(images):
+        return model.predict(images, verbose=0) + model.predict(images[:, :, ::-1], verbose=0)
+
+    by_hand = both(x) / 2 / 2 + (both(shifted(x, -1, -1)) + both(shifted(x, 1, 1))) / 4 / 2
+    assert metrics["accuracy"] == pytest.approx(np.mean(np.argmax(by_hand, -1) == y))
+    assert metrics["accuracy_without_flip"] == pytest.approx(np.mean(np.argmax(model.predict(x, verbose=0), -1) == y))
 
 
 def test_airbench_builder_names_and_options():
