@@ -62,3 +62,13 @@ def test_auto_resolves_to_a_policy_and_unknown_precisions_are_refused():
     with pytest.raises(ConfigError, match="precision must be one of float32, mixed_bfloat16, mixed_float16, auto; "
                                           "got 'bf16'"):
         recipes.with_overrides(recipes.get("digits_mlp"), {"precision": "bf16"})
+
+
+def test_the_command_line_trains_in_the_precision_it_is_given(tmp_path):
+    from recipes.cli import main
+
+    assert main(["run", "digits_mlp", "--precision", "mixed_bfloat16", "--epochs", "1", "--no-export",
+                 "--work-dir", str(tmp_path)]) == 0
+    (result,) = tmp_path.glob("digits_mlp/*/result.json")
+    recorded = json.loads(result.read_text())
+    assert recorded["precision"] == "mixed_bfloat16" and recorded["recipe"]["precision"] == "mixed_bfloat16"
