@@ -82,15 +82,15 @@ def main() -> None:
         "command": f"python benchmarks/distributed.py --recipe {args.recipe} --train-limit {args.train_limit} "
                    f"--epochs {args.epochs} --rounds {args.rounds}",
         "recipe": args.recipe, "global_batch": recipe.batch_size, "learning_rate": recipe.learning_rate,
-        "runs": {f"{w}_workers": r for w, r in runs.items()},
-        "mean_test_accuracy": {f"{w}_workers": statistics.mean(r["test_accuracy"] for r in runs[w]) for w in runs},
-        "median_fit_seconds": {"1_worker": one, "2_workers": two},
+        "runs": {f"workers_{w}": r for w, r in runs.items()},
+        "mean_test_accuracy": {f"workers_{w}": statistics.mean(r["test_accuracy"] for r in runs[w]) for w in runs},
+        "median_fit_seconds": {"workers_1": one, "workers_2": two},
         "overhead_two_workers_over_one": two / one,
     }
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "distributed.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"\n1 worker: {summary['mean_test_accuracy']['1_workers']:.4f} in {one:.1f} s; 2 workers: "
-          f"{summary['mean_test_accuracy']['2_workers']:.4f} in {two:.1f} s; overhead {two / one:.2f}x")
+    print(f"\n1 worker: {summary['mean_test_accuracy']['workers_1']:.4f} in {one:.1f} s; 2 workers: "
+          f"{summary['mean_test_accuracy']['workers_2']:.4f} in {two:.1f} s; overhead {two / one:.2f}x")
 
 
 if __name__ == "__main__":
