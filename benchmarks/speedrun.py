@@ -165,11 +165,9 @@ def main() -> None:
             "mean_fit_seconds": round(statistics.mean(run["fit_seconds"] for run in runs), 1),
             "max_fit_seconds": max(run["fit_seconds"] for run in runs), "whitening_init_seconds": setup,
             "runs": runs,
-            "date": datetime.date.today().isoformat(), "load_average_after": os.getloadavg()})
+            "date": datetime.date.today().isoformat(), "load_average_after": os.getloadavg(),
+            "command": "python benchmarks/speedrun.py " + " ".join(sys.argv[1:])})
 
-    if args.output.exists():  # rows of recipes measured by an earlier call stay
-        earlier = json.loads(args.output.read_text()).get("speedruns", [])
-        rows = [row for row in earlier if row["recipe"] not in args.recipes] + rows
     if args.output.exists():  # rows of recipes measured by an earlier call stay
         earlier = json.loads(args.output.read_text()).get("speedruns", [])
         rows = [row for row in earlier if row["recipe"] not in args.recipes] + rows
