@@ -31,7 +31,8 @@ register_recipe(Recipe(
     architecture="airbench",
     description="airbench-style net (32-64-128, ReLU), whitening init, label smoothing 0.2, flip TTA, 17 epochs "
                 "of Nesterov SGD on a warm-up-then-linear-decay schedule.",
-    # 17 epochs x 54,000 images x 3 x 23.4 MFLOP = 0.96 of the budget (a sixth of 40 ResNet-20 epochs)
+    # 17 epochs x 54,000 images x 3 x 23.4 MFLOP = 0.96 of the budget (a sixth of 40 ResNet-20 epochs).
+    # Measured 94.05% mean over seeds 0-2 (94.07, 93.98, 94.10; benchmarks/results/speedrun.json).
     expected={"accuracy": 0.94},
     architecture_kwargs={"filters": (32, 64, 128), "activation": "relu"},
     task_options={"label_smoothing": 0.2, "test_time_flip": True, "whitening_init": True},
@@ -52,7 +53,8 @@ register_recipe(Recipe(
     description="The speedrun cut to a minute on 2 CPU cores: a narrower net (24-48-96, 3x3 whitening), 2 epochs "
                 "of AdamW at batch 128, flip augmentation only, flip TTA.",
     # 2 epochs are too short for pad-and-crop (it cost 1.5 points at 2 epochs) and for label smoothing;
-    # small batches give the short run more steps. 0.10 of the speedrun budget.
+    # small batches give the short run more steps. 0.08 of the budget. Measured 91.95% mean over seeds 0-2
+    # (91.56, 92.01, 92.28) in 89 s of training on 2 cores shared with other work: short of both goals.
     expected={"accuracy": 0.92},
     architecture_kwargs={"filters": (24, 48, 96), "activation": "relu", "whitening_size": 3},
     task_options={"test_time_flip": True, "whitening_init": True},
