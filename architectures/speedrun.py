@@ -13,7 +13,7 @@ import keras
 from keras import layers
 
 from architectures.blocks import classifier_head, pooled_features
-from architectures.registry import register
+from architectures.registry import register, register_search_space
 
 
 def _min_size(whitening_size=2, **_):
@@ -78,3 +78,14 @@ def airbench(input_shape=(32, 32, 3), num_classes=10, *, include_top=True, pooli
     else:
         x = pooled_features(x, pooling)
     return keras.Model(inputs, x, name=name)
+
+
+@register_search_space("airbench")
+def airbench_search_space(hp) -> dict:
+    return {
+        "filters": (hp.Choice("filters1", [16, 24, 32, 64], default=32),
+                    hp.Choice("filters2", [32, 48, 64, 128], default=64),
+                    hp.Choice("filters3", [64, 96, 128, 256], default=128)),
+        "whitening_size": hp.Choice("whitening_size", [2, 3], default=2),
+        "activation": hp.Choice("activation", ["relu", "gelu"], default="relu"),
+    }
