@@ -41,7 +41,13 @@ def resolve_precision(precision: str) -> str:
 
     - a GPU of compute capability 8.0 or newer (Ampere on): ``mixed_bfloat16``; 7.x (Volta,
       Turing): ``mixed_float16``; older: ``float32`` (NVIDIA's and Keras's guidance, not measured here)
-    - a CPU: XXX-MEASURE
+    - a CPU with native bf16 dot products (``avx512_bf16`` or ``amx_bf16``): ``mixed_bfloat16``.
+      On a 2-core Zen 4 EPYC with AVX512_BF16, ``benchmarks/throughput.py`` (2026-12-01) trained
+      ``fashion_mnist_cnn`` at 1.30x the plain Keras baseline in bf16 against 0.95x in float32,
+      and the whole recipe reached 92.48% test accuracy in bf16 against 92.53% in float32 (one
+      seed each): the speed for no loss of accuracy. ``mixed_float16`` ran at 0.43x: CPUs have
+      no float16 arithmetic, so ``auto`` never picks it on a CPU.
+    - any other CPU: ``float32``.
     """
     if precision not in PRECISIONS:
         raise ConfigError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
@@ -52,7 +58,10 @@ def resolve_precision(precision: str) -> str:
     for gpu in tf.config.list_physical_devices("GPU"):
         major, _ = tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
         return "mixed_bfloat16" if major >= 8 else "mixed_float16" if major >= 7 else "float32"
-    return "float32"
+    chosen = "mixed_bfloat16" if cpu_flags() & set(BF16_CPU_FLAGS) else "float32"
+    log.info("precision auto: %s (%s)", chosen, "this CPU has native bf16 dot products" if chosen != "float32"
+             else "this CPU has no native bf16 arithmetic")
+    return chosen
 
 
 @contextlib.contextmanager

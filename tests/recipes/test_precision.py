@@ -55,8 +55,15 @@ def test_dtype_policy_applies_inside_the_block_only():
     assert keras.layers.Dense(2).compute_dtype == "float32"
 
 
-def test_auto_resolves_to_a_policy_and_unknown_precisions_are_refused():
+def test_auto_picks_bf16_on_cpus_with_native_bf16_and_unknown_precisions_are_refused(monkeypatch):
+    from recipes.training import precision
+
     assert resolve_precision("auto") in PRECISIONS[:-1]
+    if not tf.config.list_physical_devices("GPU"):
+        monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+        assert resolve_precision("auto") == "mixed_bfloat16"
+        monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "fma"})
+        assert resolve_precision("auto") == "float32"
     with pytest.raises(ConfigError, match="unknown precision 'fp8'; choose one of float32, mixed_bfloat16"):
         resolve_precision("fp8")
     with pytest.raises(ConfigError, match="precision must be one of float32, mixed_bfloat16, mixed_float16, auto; "
