@@ -156,7 +156,7 @@ def test_task_options_are_typed_with_their_defaults_in_one_place():
                                           r"Did you mean 'sequence_length'\? Valid options: max_tokens, sequence_length"):
         recipes.with_overrides(recipes.get("mr_sentiment_lstm"), {"task_options.sequence_lenght": 32})
     with pytest.raises(ConfigError, match="unknown option 'upscale' for task 'classification'. Valid options: "
-                                          "label_smoothing, test_time_flip, whitening_init"):
+                                          "label_smoothing, test_time_flip, test_time_shift, whitening_init"):
         recipes.with_overrides(recipes.get("fashion_mnist_cnn"), {"task_options": {"upscale": 2}})
     with pytest.raises(ConfigError, match="unknown option 'upscale' for task 'vae'.*It takes no options"):
         recipes.with_overrides(recipes.get("fashion_mnist_vae"), {"task_options": {"upscale": 2}})
