@@ -79,12 +79,6 @@ def tta_predictions(model, x, *, flip: bool = True, shift: int = 0, batch_size: 
     return (plain + moved) / 2
 
 
-def flip_predictions(model, x, *, batch_size: int = 256) -> np.ndarray:
-    """The mean of ``model``'s predicted distributions on images ``x`` (N, H, W, C) and on the same
-    images mirrored left-right: flip test-time augmentation."""
-    return tta_predictions(model, x, flip=True, batch_size=batch_size)
-
-
 def training_images(data, count: int) -> np.ndarray:
     """Up to ``count`` training inputs: from the arrays ``data`` was made from, else the first batches."""
     if data.arrays is not None and "train" in data.arrays:

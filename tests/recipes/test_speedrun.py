@@ -140,11 +140,11 @@ def test_the_trained_model_holds_the_ema_weights(fashion_mnist_dir, tmp_path):
 
 
 def test_tta_needs_images():
-    from recipes.tasks.classification import flip_predictions
+    from recipes.tasks.classification import tta_predictions
 
     model = architectures.build("mlp", input_shape=(2,), num_classes=2, hidden_units=(4,))
     with pytest.raises(ConfigError, match="test-time augmentation mirrors and shifts images.*test_time_flip=False"):
-        flip_predictions(model, np.zeros((3, 2)))
+        tta_predictions(model, np.zeros((3, 2)))
     with pytest.raises(ConfigError, match="test_time_shift must be a whole number of at least 0"):
         recipes.with_overrides(recipes.get("fashion_mnist_speedrun"), {"task_options.test_time_shift": -1})
 
