@@ -3,6 +3,8 @@
 import keras
 from keras import layers
 
+from architectures.registry import NORMS
+
 
 def classifier_head(x, num_classes: int, activation: str | None = "softmax", *,
                     kernel_regularizer=None, name="predictions"):
@@ -11,18 +13,65 @@ def classifier_head(x, num_classes: int, activation: str | None = "softmax", *,
                         name=name)(x)
 
 
-def dense_bn_act(x, units, *, activation="relu", batch_norm=True, dropout=0.0,
+MAX_GROUPS = 32  # Wu & He 2018's default number of groups
+
+NORMS_DOC = """``norm`` picks the normalization after each convolution (Keras's own layers):
+        "batch": ``BatchNormalization`` (Ioffe & Szegedy 2015), statistics over the batch;
+        "batch_renorm": ``BatchNormalization(renorm=True)`` (Ioffe 2017), which corrects batch
+            statistics toward the moving ones, for small or non-i.i.d. batches;
+        "layer": ``GroupNormalization(groups=1)``, over each example's height, width and channels
+            (Ba et al. 2016, as Wu & He 2018 apply it to convolutions); ``LayerNormalization`` on
+            a Dense layer's output;
+        "instance": ``GroupNormalization(groups=-1)``, per example and channel over height and
+            width (Ulyanov et al. 2016); layer norm on a Dense layer's output, where a channel
+            has a single value;
+        "group": ``GroupNormalization`` (Wu & He 2018) with 32 groups, or for narrower layers
+            the most groups that keep two channels each;
+        None: no normalization, and the convolution gets a bias.
+    Only the batch norms depend on the other examples in a batch."""
+
+
+def documents_norm(builder):
+    """Appends ``NORMS_DOC`` to a builder's docstring, so ``help`` shows every ``norm``."""
+    builder.__doc__ = builder.__doc__.rstrip() + "\n\n    " + NORMS_DOC + "\n"
+    return builder
+
+
+def group_count(channels: int, maximum: int = MAX_GROUPS) -> int:
+    """The most groups up to ``maximum`` that divide ``channels`` and keep at least 2 channels each
+    (1 for a single channel)."""
+    return max((g for g in range(1, min(maximum, channels // 2) + 1) if channels % g == 0), default=1)
+
+
+def normalization(x, norm: str | None, *, name: str, center: bool = True, scale: bool = True, **batch_options):
+    """``x`` normalized as ``norm`` says (see ``NORMS_DOC``), by a layer named ``{name}_bn``,
+    ``_ln``, ``_in`` or ``_gn``; ``x`` itself for ``norm=None``. ``batch_options`` (momentum,
+    epsilon) go to ``BatchNormalization`` only."""
+    if norm is None:
+        return x
+    if norm in ("batch", "batch_renorm"):
+        return layers.BatchNormalization(renorm=norm == "batch_renorm", center=center, scale=scale,
+                                         **batch_options, name=f"{name}_bn")(x)
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}. Received: norm={norm!r}")
+    if len(x.shape) == 2 and norm in ("layer", "instance"):
+        return layers.LayerNormalization(center=center, scale=scale, name=f"{name}_ln")(x)
+    groups = {"layer": 1, "instance": -1, "group": group_count(x.shape[-1])}[norm]
+    suffix = {"layer": "ln", "instance": "in", "group": "gn"}[norm]
+    return layers.GroupNormalization(groups, center=center, scale=scale, name=f"{name}_{suffix}")(x)
+
+
+def dense_bn_act(x, units, *, activation="relu", norm="batch", dropout=0.0,
                  kernel_initializer="glorot_uniform", kernel_regularizer=None, name):
-    """Dense -> (BatchNorm) -> activation -> (Dropout), with layers named ``{name}_dense`` etc."""
+    """Dense -> (normalization) -> activation -> (Dropout), with layers named ``{name}_dense`` etc."""
     x = layers.Dense(
         units,
-        use_bias=not batch_norm,
+        use_bias=norm is None,
         kernel_initializer=kernel_initializer,
         kernel_regularizer=kernel_regularizer,
         name=f"{name}_dense",
     )(x)
-    if batch_norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = normalization(x, norm, name=name)
     x = layers.Activation(activation, name=f"{name}_act")(x)
     if dropout:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
@@ -30,24 +79,23 @@ def dense_bn_act(x, units, *, activation="relu", batch_norm=True, dropout=0.0,
 
 
 def conv_bn_act(x, filters, kernel_size=3, *, strides=1, activation="relu", padding="same",
-                batch_norm=True, use_bias=None, name):
-    """Conv2D -> BatchNorm -> activation, with layers named ``{name}_conv``, ``_bn``, ``_act``.
+                norm="batch", use_bias=None, name):
+    """Conv2D -> normalization -> activation, with layers named ``{name}_conv``, ``_bn``, ``_act``.
 
-    Without batch norm the convolution has a bias and the activation; ``use_bias`` overrides.
+    Without normalization the convolution has a bias and the activation; ``use_bias`` overrides.
     """
     x = layers.Conv2D(
         filters, kernel_size, strides=strides, padding=padding,
-        use_bias=(not batch_norm) if use_bias is None else use_bias,
+        use_bias=(norm is None) if use_bias is None else use_bias,
         kernel_initializer="he_normal", name=f"{name}_conv",
     )(x)
-    if batch_norm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = normalization(x, norm, name=name)
     return layers.Activation(activation, name=f"{name}_act")(x) if activation else x
 
 
-def bn_act(x, activation="relu", *, name):
-    """BatchNorm -> activation: the pre-activation of ResNet v2."""
-    x = layers.BatchNormalization(name=f"{name}_bn")(x)
+def bn_act(x, activation="relu", *, norm="batch", name):
+    """Normalization -> activation: the pre-activation of ResNet v2."""
+    x = normalization(x, norm, name=name)
     return layers.Activation(activation, name=f"{name}_act")(x)
 
 
@@ -61,10 +109,11 @@ def squeeze_excite(x, ratio: int = 16, *, name):
 
 
 def residual_block(x, filters, *, stride=1, bottleneck=False, preact=False, se_ratio=None,
-                   conv_bias=False, name):
+                   conv_bias=False, norm="batch", name):
     """A ResNet basic block (two 3x3 convs) or bottleneck block (1x1, 3x3, 1x1 with 4x filters).
 
     ``preact`` gives the v2 ordering (BN-ReLU before each conv, no activation after the add);
+    ``norm`` replaces batch norm (``NORMS_DOC``; with None every convolution has a bias);
     ``se_ratio`` adds squeeze-excitation before the add. The shortcut is a 1x1 projection when
     the stride or the width changes, the identity otherwise.
     """
@@ -75,23 +124,24 @@ def residual_block(x, filters, *, stride=1, bottleneck=False, preact=False, se_r
 
     shortcut = x
     if preact:
-        x = bn_act(x, name=f"{name}_preact")
+        x = bn_act(x, norm=norm, name=f"{name}_preact")
     if project:
-        shortcut = layers.Conv2D(out_filters, 1, strides=stride, use_bias=conv_bias, name=f"{name}_0_conv")(x)
+        shortcut = layers.Conv2D(out_filters, 1, strides=stride, use_bias=conv_bias or norm is None,
+                                 name=f"{name}_0_conv")(x)
         if not preact:
-            shortcut = layers.BatchNormalization(name=f"{name}_0_bn")(shortcut)
+            shortcut = normalization(shortcut, norm, name=f"{name}_0")
 
     y = x
     for index, (width, kernel, conv_stride) in enumerate(convs, start=1):
         last = index == len(convs)
         if preact:
             if index > 1:
-                y = bn_act(y, name=f"{name}_{index}")
-            y = layers.Conv2D(width, kernel, strides=conv_stride, padding="same", use_bias=conv_bias,
+                y = bn_act(y, norm=norm, name=f"{name}_{index}")
+            y = layers.Conv2D(width, kernel, strides=conv_stride, padding="same", use_bias=conv_bias or norm is None,
                               kernel_initializer="he_normal", name=f"{name}_{index}_conv")(y)
         else:
-            y = conv_bn_act(y, width, kernel, strides=conv_stride, use_bias=conv_bias,
-                            activation=None if last else "relu", name=f"{name}_{index}")
+            y = conv_bn_act(y, width, kernel, strides=conv_stride, use_bias=conv_bias or norm is None,
+                            activation=None if last else "relu", norm=norm, name=f"{name}_{index}")
     if se_ratio:
         y = squeeze_excite(y, se_ratio, name=f"{name}_se")
     y = layers.Add(name=f"{name}_add")([shortcut, y])
@@ -99,9 +149,9 @@ def residual_block(x, filters, *, stride=1, bottleneck=False, preact=False, se_r
 
 
 def inception_module(x, filters_1x1, reduce_3x3, filters_3x3, reduce_5x5, filters_5x5, pool_projection,
-                     *, batch_norm=True, name):
+                     *, norm="batch", name):
     """GoogLeNet's Inception module (Szegedy et al. 2014): four parallel branches, concatenated."""
-    conv = lambda t, f, k, n: conv_bn_act(t, f, k, batch_norm=batch_norm, name=f"{name}_{n}")  # noqa: E731
+    conv = lambda t, f, k, n: conv_bn_act(t, f, k, norm=norm, name=f"{name}_{n}")  # noqa: E731
     branch_1x1 = conv(x, filters_1x1, 1, "1x1")
     branch_3x3 = conv(conv(x, reduce_3x3, 1, "3x3_reduce"), filters_3x3, 3, "3x3")
     branch_5x5 = conv(conv(x, reduce_5x5, 1, "5x5_reduce"), filters_5x5, 5, "5x5")

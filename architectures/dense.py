@@ -46,7 +46,7 @@ def mlp(input_shape=(28, 28, 1), num_classes=10, *, include_top=True, pooling=No
     x = layers.Flatten(name="flatten")(inputs)
     for index, units in enumerate(hidden_units, start=1):
         x = dense_bn_act(
-            x, units, activation=activation, batch_norm=batch_norm, dropout=dropout,
+            x, units, activation=activation, norm="batch" if batch_norm else None, dropout=dropout,
             kernel_initializer=kernel_initializer, kernel_regularizer=penalty,
             name=f"hidden{index}",
         )

@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
+from architectures.blocks import documents_norm, normalization
 from architectures.registry import register, register_search_space, require_integer_at_least
 
 
@@ -34,15 +35,17 @@ def dcgan_generator(latent_dim: int, output_shape, *, filters=(128, 64), name="g
     return keras.Model(inputs, outputs, name=name)
 
 
-def dcgan_discriminator(input_shape, *, filters=(64, 128), name="discriminator") -> keras.Model:
-    """image -> stride-2 conv + LeakyReLU per entry of ``filters`` (batch norm after the first)
-    -> one logit: real (> 0) or generated."""
+def dcgan_discriminator(input_shape, *, filters=(64, 128), norm="batch", name="discriminator") -> keras.Model:
+    """image -> stride-2 conv + LeakyReLU per entry of ``filters`` (``norm`` after every conv but
+    the first; batch norm as DCGAN, layer norm as WGAN-GP advises) -> one logit: real (> 0) or
+    generated."""
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     for index, size in enumerate(filters, start=1):
-        x = layers.Conv2D(size, 4, strides=2, padding="same", use_bias=index == 1, name=f"down{index}_conv")(x)
-        if index > 1:
-            x = layers.BatchNormalization(name=f"down{index}_bn")(x)
+        normalized = index > 1 and norm is not None
+        x = layers.Conv2D(size, 4, strides=2, padding="same", use_bias=not normalized, name=f"down{index}_conv")(x)
+        if normalized:
+            x = normalization(x, norm, name=f"down{index}")
         x = layers.LeakyReLU(0.2, name=f"down{index}_lrelu")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dropout(0.3, name="dropout")(x)
@@ -144,13 +147,16 @@ class GAN(keras.Model):
 
 
 @register("dcgan", family="gan", paper="Radford et al. 2015, arXiv:1511.06434", inputs="latent", outputs="image")
-def dcgan(input_shape=(28, 28, 1), *, latent_dim=64, filters=(128, 64), seed=None, name="dcgan") -> GAN:
+@documents_norm
+def dcgan(input_shape=(28, 28, 1), *, latent_dim=64, filters=(128, 64), norm="batch", seed=None,
+          name="dcgan") -> GAN:
     """DCGAN for ``input_shape`` images: noise of ``latent_dim`` -> generator -> image in
     [-1, 1]; the discriminator mirrors the generator's widths. A ``GAN`` with its own
-    ``train_step``; compile it with ``generator_optimizer`` and ``discriminator_optimizer``."""
+    ``train_step``; compile it with ``generator_optimizer`` and ``discriminator_optimizer``.
+    ``norm`` is the discriminator's; the generator keeps DCGAN's batch norm."""
     require_integer_at_least("dcgan", "latent_dim", latent_dim, 1, "64 is the recipes' default")
     generator = dcgan_generator(latent_dim, input_shape, filters=filters)
-    discriminator = dcgan_discriminator(input_shape, filters=tuple(reversed(filters)))
+    discriminator = dcgan_discriminator(input_shape, filters=tuple(reversed(filters)), norm=norm)
     model = GAN(generator, discriminator, latent_dim, seed=seed, name=name)
     model(ops.zeros((1, latent_dim)))
     return model

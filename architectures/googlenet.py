@@ -3,7 +3,7 @@
 import keras
 from keras import layers
 
-from architectures.blocks import classifier_head, conv_bn_act, inception_module, pooled_features
+from architectures.blocks import classifier_head, conv_bn_act, documents_norm, inception_module, pooled_features
 from architectures.registry import register, register_search_space
 
 # Table 1 of the paper: (#1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj)
@@ -17,10 +17,10 @@ _POOL_AFTER = {"3b", "4e"}
 _AUX_AFTER = ("4a", "4d")
 
 
-def _auxiliary_head(x, num_classes, classifier_activation, batch_norm, name):
+def _auxiliary_head(x, num_classes, classifier_activation, norm, name):
     """avg-pool to 4x4 -> 1x1 conv 128 -> fc1024 -> dropout 0.7 -> classes (the paper's side classifier)."""
     x = layers.AdaptiveAveragePooling2D(4, name=f"{name}_pool")(x)
-    x = conv_bn_act(x, 128, 1, batch_norm=batch_norm, name=f"{name}_proj")
+    x = conv_bn_act(x, 128, 1, norm=norm, name=f"{name}_proj")
     x = layers.Flatten(name=f"{name}_flatten")(x)
     x = layers.Dense(1024, activation="relu", name=f"{name}_fc")(x)
     x = layers.Dropout(0.7, name=f"{name}_dropout")(x)
@@ -28,13 +28,14 @@ def _auxiliary_head(x, num_classes, classifier_activation, batch_norm, name):
 
 
 @register("googlenet", family="inception", paper="Szegedy et al. 2014, arXiv:1409.4842")
+@documents_norm
 def googlenet(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, pooling="avg",
-              classifier_activation="softmax", aux_heads=False, batch_norm=True, dropout=0.4,
+              classifier_activation="softmax", aux_heads=False, norm="batch", dropout=0.4,
               name="googlenet") -> keras.Model:
     """Inception v1: stem, nine Inception modules, global average pooling, dropout 0.4, linear.
 
     7,020,392 parameters at 224x224x3 with 1000 classes (conv-BN-ReLU). With
-    ``batch_norm=False`` (the paper's plain convolutions) 6,998,552: 6,990,272 weights and 8,280
+    ``norm=None`` (the paper's plain convolutions) 6,998,552: 6,990,272 weights and 8,280
     biases. Table 1 of the paper sums to 6,797.7 K weights with K = 1,024 (6,960,845), within
     0.5%; its conv1 entry (2.7 K) is smaller than a 7x7x3x64 kernel (9,408).
     ``aux_heads=True`` adds the two side classifiers after 4a and 4d and returns three outputs
@@ -42,16 +43,16 @@ def googlenet(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, 
     "same", so 28x28 inputs work.
     """
     inputs = keras.Input(input_shape, name="inputs")
-    x = conv_bn_act(inputs, 64, 7, strides=2, batch_norm=batch_norm, name="conv1")
+    x = conv_bn_act(inputs, 64, 7, strides=2, norm=norm, name="conv1")
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool1")(x)
-    x = conv_bn_act(x, 64, 1, batch_norm=batch_norm, name="conv2_reduce")
-    x = conv_bn_act(x, 192, 3, batch_norm=batch_norm, name="conv2")
+    x = conv_bn_act(x, 64, 1, norm=norm, name="conv2_reduce")
+    x = conv_bn_act(x, 192, 3, norm=norm, name="conv2")
     x = layers.MaxPooling2D(3, strides=2, padding="same", name="pool2")(x)
     auxiliary = []
     for module, widths in INCEPTION.items():
-        x = inception_module(x, *widths, batch_norm=batch_norm, name=f"inception{module}")
+        x = inception_module(x, *widths, norm=norm, name=f"inception{module}")
         if module in _AUX_AFTER and include_top and aux_heads:
-            auxiliary.append(_auxiliary_head(x, num_classes, classifier_activation, batch_norm,
+            auxiliary.append(_auxiliary_head(x, num_classes, classifier_activation, norm,
                                              name=f"aux{len(auxiliary) + 1}"))
         if module in _POOL_AFTER:
             x = layers.MaxPooling2D(3, strides=2, padding="same", name=f"pool_{module}")(x)
@@ -65,5 +66,5 @@ def googlenet(input_shape=(224, 224, 3), num_classes=1000, *, include_top=True, 
 
 @register_search_space("inception")
 def googlenet_search_space(hp) -> dict:
-    return {"batch_norm": hp.Boolean("batch_norm", default=True),
+    return {"norm": "batch" if hp.Boolean("batch_norm", default=True) else None,
             "dropout": hp.Float("dropout", 0.2, 0.6, step=0.1, default=0.4)}

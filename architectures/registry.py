@@ -49,6 +49,9 @@ _search_spaces: dict[str, Callable] = {}
 _builders_loaded = False
 
 
+# The normalizations a conv builder's ``norm`` takes (``architectures.blocks.normalization``).
+NORMS = ("batch", "batch_renorm", "layer", "instance", "group", None)
+
 INPUT_KINDS = ("image", "features", "tokens", "token_pairs", "vector", "latent")
 OUTPUT_KINDS = ("classes", "image", "class_map", "values")
 
@@ -162,6 +165,7 @@ KEYWORD_RULES: dict[str, KeywordRule] = {
                      "patch_size", "width", "vocabulary_size", "source_vocabulary_size", "horizon", "outputs"), _SIZE),
     **dict.fromkeys(("filters", "hidden_units", "kernel_size", "kernel_sizes"), _SIZES),
     **dict.fromkeys(("num_classes", "targets", "se_ratio"), _integer(1, optional=True)),
+    "norm": _choice(*NORMS),
     "seed": _integer(0, optional=True),
     "code_size": _integer(1, hint="32 numbers per image is the recipes' default"),
     "latent_dim": _integer(1, hint="64 is the recipes' default"),

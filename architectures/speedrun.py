@@ -12,7 +12,7 @@ whitening_size**2`` filters; ``callbacks.whitening.init_whitening`` (the classif
 import keras
 from keras import layers
 
-from architectures.blocks import classifier_head, pooled_features
+from architectures.blocks import classifier_head, documents_norm, normalization, pooled_features
 from architectures.registry import register, register_search_space
 
 
@@ -27,25 +27,26 @@ def whitening_filters(channels: int, whitening_size: int) -> int:
     return 2 * channels * whitening_size * whitening_size
 
 
-def conv_group(x, filters: int, *, batch_norm_momentum: float = 0.6, activation="gelu", name: str):
+def conv_group(x, filters: int, *, batch_norm_momentum: float = 0.6, activation="gelu", norm="batch", name: str):
     """airbench's ConvGroup: conv -> 2x2 max-pool -> BN -> GELU -> conv -> BN -> GELU, with layers
-    named ``{name}_conv1``, ``_pool``, ``_bn1``, ``_act1``, ``_conv2``, ``_bn2``, ``_act2``. The
-    batch norms have a shift but no scale (airbench freezes the scale at 1)."""
+    named ``{name}_conv1``, ``_pool``, ``_conv1_bn``, ``_act1``, ``_conv2``, ``_conv2_bn``, ``_act2``.
+    The norms have a shift but no scale (airbench freezes the scale at 1)."""
     momentum = 1.0 - batch_norm_momentum  # Keras keeps momentum x old, PyTorch momentum x new
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv1")(x)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=norm is None, name=f"{name}_conv1")(x)
     x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
-    x = layers.BatchNormalization(momentum=momentum, epsilon=1e-5, scale=False, name=f"{name}_bn1")(x)
+    x = normalization(x, norm, scale=False, momentum=momentum, epsilon=1e-5, name=f"{name}_conv1")
     x = layers.Activation(activation, name=f"{name}_act1")(x)
-    x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv2")(x)
-    x = layers.BatchNormalization(momentum=momentum, epsilon=1e-5, scale=False, name=f"{name}_bn2")(x)
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=norm is None, name=f"{name}_conv2")(x)
+    x = normalization(x, norm, scale=False, momentum=momentum, epsilon=1e-5, name=f"{name}_conv2")
     return layers.Activation(activation, name=f"{name}_act2")(x)
 
 
 @register("airbench", family="airbench", paper="Jordan 2024, arXiv:2404.00498; hlb-CIFAR10 (Balsam 2023)",
           min_input_size=_min_size)
+@documents_norm
 def airbench(input_shape=(32, 32, 3), num_classes=10, *, include_top=True, pooling="max",
              classifier_activation="softmax", filters=(64, 256, 256), whitening_size=2,
-             batch_norm_momentum=0.6, activation="gelu", name="airbench") -> keras.Model:
+             batch_norm_momentum=0.6, activation="gelu", norm="batch", name="airbench") -> keras.Model:
     """airbench94's network: whitening conv, three conv groups, global max pooling, linear head.
     1.97 M parameters at the defaults (32x32x3); Fashion-MNIST's speedrun uses filters=(32, 64, 128).
 
@@ -70,7 +71,7 @@ def airbench(input_shape=(32, 32, 3), num_classes=10, *, include_top=True, pooli
                       use_bias=True, name="whiten")(inputs)
     x = layers.Activation(activation, name="whiten_act")(x)
     for index, width in enumerate(filters, start=1):
-        x = conv_group(x, width, batch_norm_momentum=batch_norm_momentum, activation=activation,
+        x = conv_group(x, width, batch_norm_momentum=batch_norm_momentum, activation=activation, norm=norm,
                        name=f"group{index}")
     if include_top:
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)

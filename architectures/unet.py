@@ -4,13 +4,14 @@ skip connections, giving a class score for every pixel."""
 import keras
 from keras import layers
 
-from architectures.blocks import conv_bn_act
+from architectures.blocks import conv_bn_act, documents_norm
 from architectures.registry import register, register_search_space
 
 
 @register("unet", family="unet", paper="Ronneberger et al. 2015, arXiv:1505.04597", outputs="class_map")
+@documents_norm
 def unet(input_shape=(64, 64, 3), num_classes=4, *, filters=(16, 32, 64), classifier_activation="softmax",
-         name="unet") -> keras.Model:
+         norm="batch", name="unet") -> keras.Model:
     """(h, w, c) -> (h, w, num_classes): two conv-BN-ReLU per level, max-pool down, transposed
     convolution up and concatenation with the encoder's features at the same resolution.
     Height and width must be divisible by 2 ** (len(filters) - 1)."""
@@ -22,17 +23,17 @@ def unet(input_shape=(64, 64, 3), num_classes=4, *, filters=(16, 32, 64), classi
     inputs = keras.Input(input_shape, name="inputs")
     x, skips = inputs, []
     for level, size in enumerate(filters[:-1], start=1):
-        x = conv_bn_act(x, size, name=f"down{level}_conv1")
-        x = conv_bn_act(x, size, name=f"down{level}_conv2")
+        x = conv_bn_act(x, size, norm=norm, name=f"down{level}_conv1")
+        x = conv_bn_act(x, size, norm=norm, name=f"down{level}_conv2")
         skips.append(x)
         x = layers.MaxPooling2D(name=f"down{level}_pool")(x)
-    x = conv_bn_act(x, filters[-1], name="bottom_conv1")
-    x = conv_bn_act(x, filters[-1], name="bottom_conv2")
+    x = conv_bn_act(x, filters[-1], norm=norm, name="bottom_conv1")
+    x = conv_bn_act(x, filters[-1], norm=norm, name="bottom_conv2")
     for level, (size, skip) in reversed(list(enumerate(zip(filters[:-1], skips), start=1))):
         x = layers.Conv2DTranspose(size, 2, strides=2, name=f"up{level}_upsample")(x)
         x = layers.Concatenate(name=f"up{level}_skip")([x, skip])
-        x = conv_bn_act(x, size, name=f"up{level}_conv1")
-        x = conv_bn_act(x, size, name=f"up{level}_conv2")
+        x = conv_bn_act(x, size, norm=norm, name=f"up{level}_conv1")
+        x = conv_bn_act(x, size, norm=norm, name=f"up{level}_conv2")
     outputs = layers.Conv2D(num_classes, 1, activation=classifier_activation, name="predictions")(x)
     return keras.Model(inputs, outputs, name=name)
 

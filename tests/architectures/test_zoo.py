@@ -40,7 +40,7 @@ DOCUMENTED = [
     ("se_resnet50", {"conv_bias": False}, 28_088_024, "trainable", "timm seresnet50"),
     ("se_resnet20", {}, 276_415, "all", "documented"),
     ("googlenet", {}, 7_020_392, "all", "documented"),
-    ("googlenet", {"batch_norm": False}, 6_998_552, "all", "documented"),
+    ("googlenet", {"norm": None}, 6_998_552, "all", "documented"),
     ("vit", {}, 205_962, "all", "documented"),
 ]
 
@@ -58,7 +58,7 @@ def test_documented_counts(name, kwargs, count, counted, source):
 
 
 def test_googlenet_matches_the_paper_table_within_half_a_percent():
-    model = architectures.build("googlenet", batch_norm=False)
+    model = architectures.build("googlenet", norm=None)
     weights = sum(int(np.prod(w.shape)) for w in model.weights if w.name != "bias")
     table_1 = sum([2.7, 112, 159, 380, 364, 437, 463, 580, 840, 1072, 1388, 1000]) * 1024
     assert abs(weights - table_1) / table_1 < 0.005

@@ -180,7 +180,7 @@ def test_airbench_builder_names_and_options():
                                 batch_norm_momentum=0.4, activation="relu", classifier_activation=None)
     assert model.get_layer("whiten").filters == 18 and model.get_layer("whiten").kernel_size == (3, 3)
     assert model.get_layer("group3_conv2").filters == 24
-    assert model.get_layer("group1_bn1").momentum == pytest.approx(0.6)
+    assert model.get_layer("group1_conv1_bn").momentum == pytest.approx(0.6)
     assert model.get_layer("predictions").activation.__name__ == "linear"
     backbone = architectures.build("airbench", input_shape=(28, 28, 1), filters=(8, 16, 24), include_top=False,
                                    pooling=None)
