@@ -23,10 +23,11 @@ NORMS_DOC = """``norm`` picks the normalization after each convolution (Keras's 
             (Ba et al. 2016, as Wu & He 2018 apply it to convolutions); ``LayerNormalization`` on
             a Dense layer's output;
         "instance": ``GroupNormalization(groups=-1)``, per example and channel over height and
-            width (Ulyanov et al. 2016); layer norm on a Dense layer's output, where a channel
-            has a single value;
+            width (Ulyanov et al. 2016);
         "group": ``GroupNormalization`` (Wu & He 2018) with 32 groups, or for narrower layers
             the most groups that keep two channels each;
+        a Dense layer's output has one value per channel, so "layer", "instance" and "group"
+            are all ``LayerNormalization`` there;
         None: no normalization, and the convolution gets a bias.
     Only the batch norms depend on the other examples in a batch."""
 
@@ -54,7 +55,7 @@ def normalization(x, norm: str | None, *, name: str, center: bool = True, scale:
                                          **batch_options, name=f"{name}_bn")(x)
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}. Received: norm={norm!r}")
-    if len(x.shape) == 2 and norm in ("layer", "instance"):
+    if len(x.shape) == 2:  # a Dense layer's output: one value per channel, so one group over all of them
         return layers.LayerNormalization(center=center, scale=scale, name=f"{name}_ln")(x)
     groups = {"layer": 1, "instance": -1, "group": group_count(x.shape[-1])}[norm]
     suffix = {"layer": "ln", "instance": "in", "group": "gn"}[norm]

@@ -44,7 +44,7 @@ def describe(layer) -> str:
     if isinstance(layer, keras.layers.BatchNormalization):
         return "batch_renorm" if layer.renorm else "batch"
     if isinstance(layer, keras.layers.LayerNormalization):
-        return "layer or instance (Dense)"
+        return "layer norm (Dense)"
     if layer.groups == 1:
         return "layer"
     return "instance" if layer.groups in (-1, layer.input.shape[-1]) else "group"  # build() turns -1 into channels
@@ -69,7 +69,7 @@ def test_norm_reaches_every_normalized_layer(name, norm):
         return
     places = len(norm_layers(architectures.build(name, norm="batch", **SMALL_KWARGS[name])))
     assert len(norm_layers(model)) == places, "a normalized place was skipped or added"
-    allowed = {norm} | ({"layer or instance (Dense)"} if norm in ("layer", "instance") else set())
+    allowed = {norm} | ({"layer norm (Dense)"} if norm in ("layer", "instance", "group") else set())
     assert found <= allowed and norm in found, found
 
 
