@@ -14,11 +14,15 @@ def classifier_head(x, num_classes: int, activation: str | None = "softmax", *,
 
 
 MAX_GROUPS = 32  # Wu & He 2018's default number of groups
+# Batch renormalization's limits on its corrections r and d (Ioffe 2017 relaxes them to these
+# during training); Keras's default, no limits, diverged at batch 128 in benchmarks/normalization.py.
+RENORM_CLIPPING = {"rmin": 1 / 3, "rmax": 3.0, "dmax": 5.0}
 
 NORMS_DOC = """``norm`` picks the normalization after each convolution (Keras's own layers):
         "batch": ``BatchNormalization`` (Ioffe & Szegedy 2015), statistics over the batch;
         "batch_renorm": ``BatchNormalization(renorm=True)`` (Ioffe 2017), which corrects batch
-            statistics toward the moving ones, for small or non-i.i.d. batches;
+            statistics toward the moving ones (r in [1/3, 3], d in [-5, 5]), for small or
+            non-i.i.d. batches;
         "layer": ``GroupNormalization(groups=1)``, over each example's height, width and channels
             (Ba et al. 2016, as Wu & He 2018 apply it to convolutions); ``LayerNormalization`` on
             a Dense layer's output;
@@ -50,8 +54,10 @@ def normalization(x, norm: str | None, *, name: str, center: bool = True, scale:
     epsilon) go to ``BatchNormalization`` only."""
     if norm is None:
         return x
-    if norm in ("batch", "batch_renorm"):
-        return layers.BatchNormalization(renorm=norm == "batch_renorm", center=center, scale=scale,
+    if norm == "batch":
+        return layers.BatchNormalization(center=center, scale=scale, **batch_options, name=f"{name}_bn")(x)
+    if norm == "batch_renorm":
+        return layers.BatchNormalization(renorm=True, renorm_clipping=RENORM_CLIPPING, center=center, scale=scale,
                                          **batch_options, name=f"{name}_bn")(x)
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {', '.join(map(repr, NORMS))}. Received: norm={norm!r}")
