@@ -50,7 +50,7 @@ _builders_loaded = False
 
 
 INPUT_KINDS = ("image", "features", "tokens", "token_pairs", "vector", "latent")
-OUTPUT_KINDS = ("classes", "image", "class_map", "values")
+OUTPUT_KINDS = ("classes", "image", "class_map", "values", "policy")
 
 
 class KeywordError(ValueError):
