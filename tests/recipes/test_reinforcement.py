@@ -36,7 +36,7 @@ def test_a_small_budget_beats_the_random_policy_measured_on_the_same_episodes(tr
     metrics = result.test_metrics
     assert metrics["evaluation_episodes"] == SMALL_BUDGET["test_limit"]
     assert 12 < metrics["random_return_mean"] < 40  # CartPole's random policy: about 22
-    assert metrics["return_mean"] > 2 * metrics["random_return_mean"], metrics
+    assert metrics["return_mean"] > 4 * metrics["random_return_mean"], metrics  # 258 against 22 when measured
     assert metrics["sampled_return_mean"] > metrics["random_return_mean"], metrics
     assert metrics["training_env_steps"] == 6 * 60 * 8 * 5
     returns = result.history["episode_return"]
