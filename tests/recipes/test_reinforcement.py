@@ -103,7 +103,8 @@ class StopAtEpoch(keras.callbacks.Callback):
 
 @pytest.mark.e2e
 def test_an_interrupted_run_resumes_from_its_last_epoch_with_its_counters(tmp_path):
-    options = {"epochs": 4, "train_limit": 5, "test_limit": 2, "export": False, "work_dir": tmp_path, "verbose": 0}
+    options = {"epochs": 4, "train_limit": 5, "test_limit": 2, "export": False, "work_dir": tmp_path, "verbose": 0,
+               "callbacks": {"backup": {}, "csv_log": {}}}  # what resuming needs, without TensorBoard and plots
     with pytest.raises(KeyboardInterrupt):
         recipes.run("cartpole_a2c", extra_callbacks=[StopAtEpoch(2)], **options)
     (run_dir,) = tmp_path.glob("cartpole_a2c/*")
@@ -142,3 +143,18 @@ def test_without_gymnasium_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "gymnasium", None)
     with pytest.raises(ConfigError, match=r'pip install "keras-recipes\[rl\]"'):
         reinforcement.gymnasium()
+
+
+@pytest.mark.e2e
+def test_the_same_seed_gives_the_same_run_and_another_seed_another(tmp_path):
+    def run(seed, folder):
+        result = recipes.run("cartpole_a2c", epochs=1, train_limit=4, test_limit=1, seed=seed, export=False,
+                             work_dir=tmp_path / folder, verbose=0, callbacks={})  # no logs or plots: faster
+        return result.history, result.model.policy.get_weights()
+
+    (first, first_weights), (again, again_weights) = run(0, "a"), run(0, "b")
+    other, _ = run(1, "c")
+    assert first == again
+    for one, two in zip(first_weights, again_weights):
+        np.testing.assert_array_equal(one, two)
+    assert other["episodes"] != first["episodes"] or other["loss"] != first["loss"]
