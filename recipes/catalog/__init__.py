@@ -1,5 +1,5 @@
 """The named recipes: the ``Recipe`` config and its registry, and one module per family
-(``vision``, ``playground``, ``text``, ``series``, ``generative``), each registering its recipes.
+(``vision``, ``playground``, ``text``, ``series``, ``generative``, ``control``), each registering its recipes.
 
     >>> recipes.catalog.names("fashion*")[:2]
     ['fashion_mnist_autoencoder', 'fashion_mnist_cnn']

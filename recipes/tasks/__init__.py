@@ -2,8 +2,9 @@
 
 One module per task: ``classification``, ``text_classification``, ``language_model``,
 ``seq2seq``, ``forecasting``, ``tagging``, ``reconstruction``, ``vae``, ``gan``,
-``super_resolution``, ``segmentation``, ``function_fit``. Training is the same for all of them
-(``recipes.training.compile_and_fit``). Importing this package does not import Keras.
+``super_resolution``, ``segmentation``, ``function_fit``, ``reinforcement``. Training is the same for all of
+them (``recipes.training.compile_and_fit``; the reinforcement task collects its data inside its model's
+``train_step``). Importing this package does not import Keras.
 """
 
 from recipes.tasks._base import RunContext, Task, UserData, get, names, register_task

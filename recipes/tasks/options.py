@@ -217,3 +217,32 @@ def options_for(task: str, value=None):
         raise ConfigError(f"unknown option {unknown[0]!r} for task {task!r}.{hint} {takes} "
                           f"Received: {dict(value)!r}")
     return expected(**value)
+
+
+@task_options("reinforcement")
+@dataclass(frozen=True)
+class ReinforcementOptions:
+    """Advantage actor-critic (A2C) on a Gymnasium environment (``recipes.tasks.reinforcement``).
+    Each training step collects ``rollout_steps`` steps from each of ``num_envs`` copies of the
+    environment and makes one update; an epoch is ``updates_per_epoch`` of them."""
+
+    environment: str = "CartPole-v1"  # a Gymnasium id with a flat observation and discrete actions
+    num_envs: int = 8  # environments stepped together (gymnasium's SyncVectorEnv)
+    rollout_steps: int = 5  # n of the n-step returns: steps per environment between updates
+    updates_per_epoch: int = 100
+    discount: float = 0.99
+    entropy_coefficient: float = 0.01  # the weight of the policy's entropy bonus
+    value_coefficient: float = 0.5  # the weight of the value (critic) loss
+    evaluation_episodes: int = 100  # episodes measured after training, greedy, sampled and random
+    normalize_advantages: bool = False  # advantages rescaled to mean 0, variance 1 per update
+
+    def __post_init__(self):
+        for name in ("num_envs", "rollout_steps", "updates_per_epoch", "evaluation_episodes"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"task_options.{name} must be a whole number of at least 1. Received: {name}={value!r}")
+        if not 0 <= self.discount <= 1:
+            raise ConfigError(f"task_options.discount must be between 0 and 1. Received: discount={self.discount!r}")
+        for name in ("entropy_coefficient", "value_coefficient"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"task_options.{name} must be at least 0. Received: {name}={getattr(self, name)!r}")

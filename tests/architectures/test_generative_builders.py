@@ -1,5 +1,5 @@
 """Every registered builder that does not classify a whole input (reconstructions, generated and
-super-resolved images, per-pixel class maps, regression values), tested by being registered:
+super-resolved images, per-pixel class maps, regression values, actor-critic policies), tested by being registered:
 output shape and range, get_config round trip, .keras save/load and SavedModel export."""
 
 import re
@@ -38,11 +38,12 @@ def _expected_shape(name):
     kind = architectures.entry(name).outputs
     if name == "espcn":
         return (3, 28, 28, 1)
-    return {"image": (3, *IMAGE), "class_map": (3, 32, 32, 4), "values": (3, 1)}[kind]
+    return {"image": (3, *IMAGE), "class_map": (3, 32, 32, 4), "values": (3, 1),
+            "policy": {"action_probabilities": (3, 2), "value": (3, 1)}}[kind]
 
 
 def test_every_kind_is_registered():
-    assert {"autoencoder", "vae", "dcgan", "espcn", "unet", "shallow_relu"} <= set(BUILDERS)
+    assert {"autoencoder", "vae", "dcgan", "espcn", "unet", "shallow_relu", "actor_critic"} <= set(BUILDERS)
 
 
 @pytest.mark.parametrize("name", BUILDERS)
@@ -55,6 +56,8 @@ def test_output_shape_range_and_config_round_trip(name):
         assert out.min() >= low and out.max() <= high
     elif kind == "class_map":
         np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-5)
+    elif kind == "policy":
+        np.testing.assert_allclose(out["action_probabilities"].sum(axis=-1), 1.0, rtol=1e-5)
     keras.backend.clear_session()
 
 
@@ -107,3 +110,18 @@ def test_shallow_relu_has_one_hidden_layer_of_the_given_width():
     model = architectures.build("shallow_relu", hidden_units=64)
     assert [layer.name for layer in model.layers] == ["inputs", "hidden", "predictions"]
     assert model.count_params() == 64 * 2 + 64 + 1
+
+
+def test_actor_critic_torsos_are_shared_or_separate_and_the_policy_starts_near_uniform():
+    separate = architectures.build("actor_critic", input_shape=(4,), num_actions=3, hidden_units=(8,))
+    shared = architectures.build("actor_critic", input_shape=(4,), num_actions=3, hidden_units=(8,), shared_torso=True)
+    assert {"policy_dense1", "value_dense1"} <= {layer.name for layer in separate.layers}
+    assert "torso_dense1" in {layer.name for layer in shared.layers}
+    assert separate.count_params() == 2 * (4 * 8 + 8) + (8 * 3 + 3) + (8 + 1)
+    assert shared.count_params() == (4 * 8 + 8) + (8 * 3 + 3) + (8 + 1)
+    probabilities = outputs_of(separate, np.random.default_rng(0).normal(size=(5, 4)).astype("float32"))
+    np.testing.assert_allclose(probabilities["action_probabilities"], 1 / 3, atol=0.02)
+    with pytest.raises(ValueError, match=r"^actor_critic: num_actions must be an integer of at least 1, got 0"):
+        architectures.build("actor_critic", num_actions=0)
+    with pytest.raises(ValueError, match=r"shared_torso must be True or False\. Received: shared_torso='yes'"):
+        architectures.build("actor_critic", shared_torso="yes")
