@@ -14,6 +14,7 @@ OUTPUTS = ("action_probabilities", "value")
 def actor_critic(input_shape=(4,), num_actions=2, *, hidden_units=(64, 64), activation="tanh",
                  shared_torso=False, name="actor_critic") -> keras.Model:
     """observation -> {action_probabilities, value}: MLP torsos, a softmax policy and a linear value.
+    9,155 parameters at the defaults (CartPole: 4 observations, 2 actions, separate torsos).
 
     input_shape: the observation's shape (CartPole's is ``(4,)``); a non-flat one is flattened.
     num_actions: the size of the discrete action space; ``action_probabilities`` has one column

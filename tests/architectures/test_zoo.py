@@ -42,6 +42,7 @@ DOCUMENTED = [
     ("googlenet", {}, 7_020_392, "all", "documented"),
     ("googlenet", {"norm": None}, 6_998_552, "all", "documented"),
     ("vit", {}, 205_962, "all", "documented"),
+    ("actor_critic", {}, 9_155, "all", "documented"),
 ]
 
 
