@@ -50,7 +50,7 @@ _builders_loaded = False
 
 
 INPUT_KINDS = ("image", "features", "tokens", "token_pairs", "vector", "latent")
-OUTPUT_KINDS = ("classes", "image", "class_map", "values")
+OUTPUT_KINDS = ("classes", "image", "class_map", "values", "detections")
 
 
 class KeywordError(ValueError):
@@ -246,7 +246,7 @@ def register(name: str, *, family: str, paper: str = "", inputs: str = "image", 
     ``tokens`` (time,) integer ids with 0 as padding, ``token_pairs`` (source and target ids),
     ``vector`` (features,) flat values, or ``latent`` (a generator's noise vector). ``outputs``
     says what it returns: ``classes`` (class scores), ``image``, ``class_map`` (class scores per
-    pixel) or ``values`` (regression). ``min_input_size`` (an int, or a function of the
+    pixel), ``values`` (regression) or ``detections`` (box deltas and class logits per anchor). ``min_input_size`` (an int, or a function of the
     builder's keyword arguments returning one) is the smallest height and width that keeps
     every feature map at least 1x1; smaller inputs raise ``InputTooSmallError``.
 
