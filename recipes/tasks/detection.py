@@ -235,10 +235,12 @@ class Detection(Task):
         if options.baseline:
             train_images, train_targets = data.arrays["train"]
             windows = sliding_windows(images.shape[1:3], step=options.baseline_window_step)
+            started = time.perf_counter()
             classifier = train_window_classifier(train_images, train_targets, windows, data.info.num_classes,
                                                  seed=recipe.seed, epochs=options.baseline_epochs,
                                                  architecture=options.baseline_architecture,
                                                  **WINDOW_CLASSIFIER_KWARGS.get(options.baseline_architecture, {}))
+            metrics["baseline_train_seconds"] = time.perf_counter() - started
             baseline = RegionDetector(classifier, windows, score_threshold=options.score_threshold,
                                       iou_threshold=options.nms_iou, max_detections=options.max_detections)
             baseline_found, milliseconds = timed_detections(baseline, images)

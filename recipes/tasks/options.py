@@ -204,7 +204,7 @@ class DetectionOptions:
     nms_iou: float = 0.5  # NMS suppresses a box overlapping a better one of its class by more
     max_detections: int = 100  # per image, in the export and in mAP (COCO's maxDets)
     baseline: bool = True  # also train and measure the region-based baseline in evaluate
-    baseline_epochs: int = 3  # of its window classifier
+    baseline_epochs: int = 2  # of its window classifier
     baseline_architecture: str = "mnist_cnn"  # the registered classifier of its windows
     baseline_window_step: float = 1 / 3  # sliding-window stride as a fraction of the window size
 

@@ -265,3 +265,25 @@ def test_flip_mirrors_the_boxes_with_the_image():
     mirrored, mirrored_boxes, _ = detection.flipped(tf.constant(image), tf.constant(boxes), tf.constant([2, -1]))
     assert mirrored.numpy()[1:3, 6:8].min() == 1.0 and mirrored.numpy().sum() == 4
     np.testing.assert_allclose(mirrored_boxes.numpy(), [[1 / 8, 6 / 8, 3 / 8, 1.0], [-1, -1, -1, -1]])
+
+
+def test_your_own_detection_data_in_the_documented_format():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (20, 32, 32, 1)).astype("uint8")
+    ragged = {"boxes": [[[0.1, 0.1, 0.5, 0.6]] * (i % 3) for i in range(20)], "labels": [[i % 4] * (i % 3) for i in range(20)]}
+    recipe = recipes.with_overrides(recipes.get("fashion_mnist_detection"), {"validation_split": 0.0})
+    task = detection.Detection()
+    data = task.load_user_data(recipe, recipes.tasks.UserData((images, ragged)))
+    assert (data.info.num_train, data.info.num_test, data.info.num_classes) == (18, 2, 4)
+    assert data.info.input_shape == (32, 32, 1) and data.anchors.shape == (len(detector_anchors((32, 32, 1))), 4)
+    batch_images, batch_targets = next(iter(data.train))
+    assert batch_images.shape[1:] == (32, 32, 1) and batch_targets.shape[1:] == (len(data.anchors), 5)
+    split = task.load_user_data(recipe, recipes.tasks.UserData(((images[:15], ragged_part(ragged, 0, 15)),
+                                                                (images[15:], ragged_part(ragged, 15, 20)))))
+    assert (split.info.num_train, split.info.num_test) == (15, 5)
+    with pytest.raises(ConfigError, match=r"train targets must be a dict \{'boxes': ..., 'labels': ...\}.*Received: \['bbox'\]"):
+        task.load_user_data(recipe, recipes.tasks.UserData(((images, {"bbox": []}), (images, ragged))))
+
+
+def ragged_part(targets, start, stop):
+    return {key: value[start:stop] for key, value in targets.items()}
