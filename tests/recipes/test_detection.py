@@ -194,7 +194,6 @@ def test_map_matches_pycocotools_on_a_random_case():
                                  for b, s, c in zip(bs, ss, cs)])
         evaluation = COCOeval(truth, results, "bbox")
         evaluation.evaluate(), evaluation.accumulate(), evaluation.summarize()
-    print(ours, evaluation.stats[:3])
     assert 0.1 < ours["map_50_95"] < 0.9  # a case with something to get right
     assert ours["map_50_95"] == pytest.approx(evaluation.stats[0], abs=1e-6)
     assert ours["map_50"] == pytest.approx(evaluation.stats[1], abs=1e-6)
