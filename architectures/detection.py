@@ -47,7 +47,7 @@ def _check_levels(builder, input_shape, filters, feature_strides):
 def ssd_detector(input_shape=(96, 96, 1), num_classes=10, *, filters=(16, 32, 64, 96, 128),
                  feature_strides=(8, 16, 32), head_width=64, anchor_sizes=(16, 32, 64),
                  anchor_scales=(1.0, 1.5), aspect_ratios=(0.5, 1.0, 2.0), prior_probability=0.01,
-                 name="ssd_detector") -> keras.Model:
+                 backbone=None, backbone_kwargs=None, feature_layers=(), name="ssd_detector") -> keras.Model:
     """(h, w, c) -> (anchors, 4 + num_classes): box deltas and class logits for every anchor.
 
     The backbone is ``len(filters)`` stages of conv-BN-ReLU with stride 2 (then one with stride 1
@@ -58,20 +58,31 @@ def ssd_detector(input_shape=(96, 96, 1), num_classes=10, *, filters=(16, 32, 64
     ``s`` are ``anchor_sizes[level] * scale`` pixels across, of height/width ``aspect_ratio``.
     The logits' bias starts at ``-log((1 - p) / p)`` with ``p = prior_probability``, as in RetinaNet,
     so that the focal loss of the many background anchors does not swamp the first steps.
+
+    ``backbone`` names a registered classifier to use instead, built with ``include_top=False,
+    pooling=None`` and ``backbone_kwargs``; ``feature_layers`` name its layers that feed the
+    heads, one per entry of ``feature_strides`` (their strides: e.g. ``resnet20`` at 32x32 with
+    ``feature_layers=("stage2_block3_out", "stage3_block3_out"), feature_strides=(2, 4)``).
+    ``filters`` is then unused.
     """
-    _check_levels("ssd_detector", input_shape, filters, feature_strides)
+    if backbone is None:
+        _check_levels("ssd_detector", input_shape, filters, feature_strides)
     if len(anchor_sizes) != len(feature_strides):
         raise ValueError(f"ssd_detector: give one anchor size per feature level ({len(feature_strides)}). "
                          f"Received: anchor_sizes={anchor_sizes}, feature_strides={feature_strides}")
     per_cell = len(anchor_scales) * len(aspect_ratios)
     bias = keras.initializers.Constant(-math.log((1 - prior_probability) / prior_probability))
     inputs = keras.Input(input_shape, name="inputs")
-    x, levels = inputs, {}
-    for stage, width in enumerate(filters, start=1):
-        x = conv_bn_act(x, width, strides=2, name=f"stage{stage}_down")
-        if stage > 1:
-            x = conv_bn_act(x, width, name=f"stage{stage}_conv")
-        levels[2**stage] = x
+    if backbone is None:
+        x, levels = inputs, {}
+        for stage, width in enumerate(filters, start=1):
+            x = conv_bn_act(x, width, strides=2, name=f"stage{stage}_down")
+            if stage > 1:
+                x = conv_bn_act(x, width, name=f"stage{stage}_conv")
+            levels[2**stage] = x
+    else:
+        levels = _backbone_levels(inputs, input_shape, backbone, backbone_kwargs or {}, feature_layers,
+                                  feature_strides)
     deltas, logits = [], []
     for stride in feature_strides:
         head = conv_bn_act(levels[stride], head_width, name=f"level{stride}_head")
@@ -85,6 +96,33 @@ def ssd_detector(input_shape=(96, 96, 1), num_classes=10, *, filters=(16, 32, 64
     logits = layers.Concatenate(axis=1, name="class_logits")(logits)
     outputs = layers.Concatenate(axis=-1, name="predictions")([deltas, logits])
     return keras.Model(inputs, outputs, name=name)
+
+
+def _backbone_levels(inputs, input_shape, backbone, backbone_kwargs, feature_layers, feature_strides) -> dict:
+    """{stride: feature map} from the registered classifier ``backbone``'s ``feature_layers``."""
+    from architectures.registry import build
+
+    if len(feature_layers) != len(feature_strides):
+        raise ValueError(f"ssd_detector: with a backbone, name one feature layer per feature stride. Received: "
+                         f"feature_layers={tuple(feature_layers)}, feature_strides={tuple(feature_strides)}")
+    network = build(backbone, input_shape=input_shape, include_top=False, pooling=None, **backbone_kwargs)
+    names = [layer.name for layer in network.layers]
+    missing = [layer for layer in feature_layers if layer not in names]
+    if missing:
+        raise ValueError(f"ssd_detector: {backbone} has no layer {missing[0]!r}; its layers include "
+                         f"{', '.join(n for n in names if n.endswith('_out') or 'pool' in n) or ', '.join(names[-5:])}. "
+                         f"Received: feature_layers={tuple(feature_layers)}")
+    features = keras.Model(network.inputs, [network.get_layer(layer).output for layer in feature_layers],
+                           name=f"{backbone}_features")(inputs)
+    features = features if isinstance(features, (list, tuple)) else [features]
+    height, width = tuple(input_shape)[:2]
+    for layer, stride, feature in zip(feature_layers, feature_strides, features):
+        expected = (math.ceil(height / stride), math.ceil(width / stride))
+        if tuple(feature.shape[1:3]) != expected:
+            raise ValueError(f"ssd_detector: {backbone}'s {layer} is {feature.shape[1]}x{feature.shape[2]} at "
+                             f"{height}x{width}, not the {expected[0]}x{expected[1]} of stride {stride}; give its "
+                             f"real stride. Received: feature_strides={tuple(feature_strides)}")
+    return dict(zip(feature_strides, features))
 
 
 def anchor_boxes(image_size, feature_strides, anchor_sizes, anchor_scales=(1.0,), aspect_ratios=(1.0,)) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import architectures
 import recipes
 from architectures.detection import (
     BACKGROUND,
@@ -28,7 +29,7 @@ from recipes.tasks import detection
 from recipes.tasks._average_precision import mean_average_precision
 from recipes.tasks._region_baseline import sliding_windows
 
-from harness import Server
+from harness import Server, run_saving_test
 
 
 def _random_boxes(rng, count, low=0.0, high=1.0):
@@ -286,3 +287,21 @@ def test_your_own_detection_data_in_the_documented_format():
 
 def ragged_part(targets, start, stop):
     return {key: value[start:stop] for key, value in targets.items()}
+
+
+@pytest.mark.slow  # builds, saves and exports a nested ResNet-20: about 6 s
+def test_a_registered_classifier_as_the_backbone(tmp_path):
+    model = architectures.build("ssd_detector", input_shape=(32, 32, 3), num_classes=3, backbone="resnet20",
+                                backbone_kwargs={"width": 4}, feature_layers=("stage2_block3_out", "stage3_block3_out"),
+                                feature_strides=(2, 4), anchor_sizes=(8, 16), anchor_scales=(1.0,))
+    anchors = detector_anchors((32, 32, 3), feature_strides=(2, 4), anchor_sizes=(8, 16), anchor_scales=(1.0,))
+    assert model.output_shape == (None, len(anchors), 4 + 3) and len(anchors) == (16 * 16 + 8 * 8) * 3
+    assert "resnet20_features" in [layer.name for layer in model.layers]
+    run_saving_test(model, np.random.default_rng(0).uniform(0, 1, (2, 32, 32, 3)).astype("float32"), tmp_path)
+    with pytest.raises(ValueError, match="stage2_block3_out is 16x16 at 32x32, not the 8x8 of stride 4.*Received"):
+        architectures.build("ssd_detector", input_shape=(32, 32, 3), backbone="resnet20",
+                            feature_layers=("stage2_block3_out", "stage3_block3_out"), feature_strides=(4, 8),
+                            anchor_sizes=(8, 16))
+    with pytest.raises(ValueError, match="resnet20 has no layer 'stage9'.*Received"):
+        architectures.build("ssd_detector", input_shape=(32, 32, 3), backbone="resnet20", feature_layers=("stage9",),
+                            feature_strides=(4,), anchor_sizes=(8,))
