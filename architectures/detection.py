@@ -24,7 +24,7 @@ import numpy as np
 from keras import layers, ops
 
 from architectures.blocks import conv_bn_act
-from architectures.registry import register
+from architectures.registry import register, register_search_space
 
 # Deltas are divided by these (the SSD "variances"), so that each coordinate's target is about unit-sized.
 BOX_VARIANCES = (0.1, 0.1, 0.2, 0.2)
@@ -96,6 +96,13 @@ def ssd_detector(input_shape=(96, 96, 1), num_classes=10, *, filters=(16, 32, 64
     logits = layers.Concatenate(axis=1, name="class_logits")(logits)
     outputs = layers.Concatenate(axis=-1, name="predictions")([deltas, logits])
     return keras.Model(inputs, outputs, name=name)
+
+
+@register_search_space("ssd")
+def ssd_search_space(hp) -> dict:
+    base = hp.Choice("base_filters", [8, 16, 32], default=16)
+    return {"filters": tuple(base * factor for factor in (1, 2, 4, 6, 8)),
+            "head_width": hp.Choice("head_width", [32, 64, 128], default=64)}
 
 
 def _backbone_levels(inputs, input_shape, backbone, backbone_kwargs, feature_layers, feature_strides) -> dict:
