@@ -53,7 +53,7 @@ _builders_loaded = False
 NORMS = ("batch", "batch_renorm", "layer", "instance", "group", None)
 
 INPUT_KINDS = ("image", "features", "tokens", "token_pairs", "vector", "latent")
-OUTPUT_KINDS = ("classes", "image", "class_map", "values", "policy")
+OUTPUT_KINDS = ("classes", "image", "class_map", "values", "policy", "detections")
 
 
 class KeywordError(ValueError):
@@ -250,8 +250,9 @@ def register(name: str, *, family: str, paper: str = "", inputs: str = "image", 
     ``tokens`` (time,) integer ids with 0 as padding, ``token_pairs`` (source and target ids),
     ``vector`` (features,) flat values, or ``latent`` (a generator's noise vector). ``outputs``
     says what it returns: ``classes`` (class scores), ``image``, ``class_map`` (class scores per
-    pixel), ``values`` (regression) or ``policy`` (``action_probabilities`` and a ``value``, the
-    actor-critic's pair). ``min_input_size`` (an int, or a function of the
+    pixel), ``values`` (regression), ``policy`` (``action_probabilities`` and a ``value``, the
+    actor-critic's pair) or ``detections`` (box deltas and class logits per anchor).
+    ``min_input_size`` (an int, or a function of the
     builder's keyword arguments returning one) is the smallest height and width that keeps
     every feature map at least 1x1; smaller inputs raise ``InputTooSmallError``.
 

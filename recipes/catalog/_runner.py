@@ -116,10 +116,10 @@ def run(name: str | Recipe, *, data=None, target: str | None = None, image_size=
     result = compile_and_fit(
         model, data, optimizer=recipe.optimizer, learning_rate=recipe.learning_rate,
         schedule=recipe.schedule, weight_decay=recipe.weight_decay, optimizer_options=recipe.optimizer_options,
-        loss=recipe.loss, metrics=recipe.metrics, epochs=recipe.epochs, callbacks=recipe.callbacks,
+        metrics=recipe.metrics, epochs=recipe.epochs, callbacks=recipe.callbacks,
         extra_callbacks=extra_callbacks, run_dir=run_dir, verbose=verbose, keep_backup=True,
         deterministic=deterministic, strategy=strategy,
-        **task.compile_options(recipe, data),
+        **{"loss": recipe.loss, **task.compile_options(recipe, data)},  # a task's own loss object replaces the name
     )
     result.recipe = recipe
     if not chief:  # a non-chief worker takes part in every collective step, and writes nothing

@@ -70,7 +70,8 @@ class Task:
         raise NotImplementedError
 
     def compile_options(self, recipe, data) -> dict:
-        """Further ``model.compile`` keywords that depend on the data, such as ``loss_weights``."""
+        """Further ``model.compile`` keywords that depend on the data, such as ``loss_weights``, or a
+        ``loss`` object of the task's own, which replaces the recipe's ``loss`` name."""
         return {}
 
     def evaluate(self, recipe, model, data, context: RunContext) -> tuple[dict, list[Path]]:

@@ -190,6 +190,33 @@ class GanOptions:
     frechet_samples: int = 5000  # images in each set compared
 
 
+@task_options("detection")
+@dataclass(frozen=True)
+class DetectionOptions:
+    size: int = 96  # canvas height and width
+    num_train: int = 3000
+    num_test: int = 200  # the fixed test set, from its own seed and Fashion-MNIST's test items
+    max_objects: int = 5  # items per image, at least one
+    min_scale: int = 20  # an item's square is min_scale to max_scale pixels across
+    max_scale: int = 48
+    flip: bool = True  # mirror half the training images (and their boxes) left to right, each epoch
+    score_threshold: float = 0.05  # detections scoring less are dropped before NMS
+    nms_iou: float = 0.5  # NMS suppresses a box overlapping a better one of its class by more
+    max_detections: int = 100  # per image, in the export and in mAP (COCO's maxDets)
+    baseline: bool = True  # also train and measure the region-based baseline in evaluate
+    baseline_epochs: int = 2  # of its window classifier
+    baseline_architecture: str = "mnist_cnn"  # the registered classifier of its windows
+    baseline_window_step: float = 1 / 3  # sliding-window stride as a fraction of the window size
+
+    def __post_init__(self):
+        if not 1 <= self.min_scale <= self.max_scale <= self.size:
+            raise ConfigError(f"detection needs 1 <= min_scale <= max_scale <= size. Received: min_scale="
+                              f"{self.min_scale}, max_scale={self.max_scale}, size={self.size}")
+        if not 0 < self.nms_iou <= 1 or not 0 <= self.score_threshold < 1:
+            raise ConfigError(f"nms_iou must be in (0, 1] and score_threshold in [0, 1). Received: nms_iou="
+                              f"{self.nms_iou}, score_threshold={self.score_threshold}")
+
+
 def options_class(task: str) -> type:
     """The options dataclass of ``task`` (``NoOptions`` for a task that declares none)."""
     return _OPTIONS.get(task, NoOptions)

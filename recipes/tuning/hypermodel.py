@@ -99,8 +99,9 @@ class RecipeHyperModel(keras_tuner.HyperModel):
         with model.distribute_strategy.scope():  # keras-tuner's distribution_strategy, where it has one
             compile_model(model, data, optimizer=recipe.optimizer, learning_rate=recipe.learning_rate,
                           schedule=recipe.schedule, weight_decay=recipe.weight_decay,
-                          optimizer_options=recipe.optimizer_options, loss=recipe.loss, metrics=recipe.metrics,
-                          epochs=max(1, epochs - initial_epoch), **self.task.compile_options(recipe, data))
+                          optimizer_options=recipe.optimizer_options, metrics=recipe.metrics,
+                          epochs=max(1, epochs - initial_epoch),
+                          **{"loss": recipe.loss, **self.task.compile_options(recipe, data)})
         self.applied = applied_settings(model.optimizer)
         spec = {name: recipe.callbacks[name] for name in TRIAL_CALLBACKS if name in recipe.callbacks}
         spec.setdefault("terminate_on_nan", {})

@@ -1,6 +1,7 @@
 """Every registered builder that does not classify a whole input (reconstructions, generated and
-super-resolved images, per-pixel class maps, regression values, actor-critic policies), tested by being registered:
-output shape and range, get_config round trip, .keras save/load and SavedModel export."""
+super-resolved images, per-pixel class maps, regression values, actor-critic policies, detections),
+tested by being registered: output shape and range, get_config round trip, .keras save/load and
+SavedModel export."""
 
 import re
 
@@ -10,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 import architectures
+from architectures.detection import detector_anchors
 from architectures.layers import PixelShuffle
 from harness import outputs_of, run_builder_test, run_saving_test
 
@@ -38,12 +40,15 @@ def _expected_shape(name):
     kind = architectures.entry(name).outputs
     if name == "espcn":
         return (3, 28, 28, 1)
+    if kind == "detections":  # box deltas and 10 class logits per anchor
+        return (3, len(detector_anchors(IMAGE)), 4 + 10)
     return {"image": (3, *IMAGE), "class_map": (3, 32, 32, 4), "values": (3, 1),
             "policy": {"action_probabilities": (3, 2), "value": (3, 1)}}[kind]
 
 
 def test_every_kind_is_registered():
-    assert {"autoencoder", "vae", "dcgan", "espcn", "unet", "shallow_relu", "actor_critic"} <= set(BUILDERS)
+    assert {"autoencoder", "vae", "dcgan", "espcn", "unet", "shallow_relu", "actor_critic",
+            "ssd_detector"} <= set(BUILDERS)
 
 
 @pytest.mark.parametrize("name", BUILDERS)
