@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from architectures.blocks import conv_bn_act
+from architectures.blocks import conv_bn_act, documents_norm
 from architectures.registry import register, register_search_space
 
 # Deltas are divided by these (the SSD "variances"), so that each coordinate's target is about unit-sized.
@@ -44,10 +44,12 @@ def _check_levels(builder, input_shape, filters, feature_strides):
 
 @register("ssd_detector", family="ssd", outputs="detections",
           paper="Liu et al. 2016, arXiv:1512.02325 (SSD); Lin et al. 2017, arXiv:1708.02002 (focal loss)")
+@documents_norm
 def ssd_detector(input_shape=(96, 96, 1), num_classes=10, *, filters=(16, 32, 64, 96, 128),
                  feature_strides=(8, 16, 32), head_width=64, anchor_sizes=(16, 32, 64),
                  anchor_scales=(1.0, 1.5), aspect_ratios=(0.5, 1.0, 2.0), prior_probability=0.01,
-                 backbone=None, backbone_kwargs=None, feature_layers=(), name="ssd_detector") -> keras.Model:
+                 backbone=None, backbone_kwargs=None, feature_layers=(), norm="batch",
+                 name="ssd_detector") -> keras.Model:
     """(h, w, c) -> (anchors, 4 + num_classes): box deltas and class logits for every anchor.
 
     The backbone is ``len(filters)`` stages of conv-BN-ReLU with stride 2 (then one with stride 1
@@ -63,7 +65,8 @@ def ssd_detector(input_shape=(96, 96, 1), num_classes=10, *, filters=(16, 32, 64
     pooling=None`` and ``backbone_kwargs``; ``feature_layers`` name its layers that feed the
     heads, one per entry of ``feature_strides`` (their strides: e.g. ``resnet20`` at 32x32 with
     ``feature_layers=("stage2_block3_out", "stage3_block3_out"), feature_strides=(2, 4)``).
-    ``filters`` is then unused.
+    ``filters`` is then unused. ``norm`` applies to the built-in backbone and the heads (RetinaNet's
+    heads use "group").
     """
     if backbone is None:
         _check_levels("ssd_detector", input_shape, filters, feature_strides)
@@ -76,16 +79,16 @@ def ssd_detector(input_shape=(96, 96, 1), num_classes=10, *, filters=(16, 32, 64
     if backbone is None:
         x, levels = inputs, {}
         for stage, width in enumerate(filters, start=1):
-            x = conv_bn_act(x, width, strides=2, name=f"stage{stage}_down")
+            x = conv_bn_act(x, width, strides=2, norm=norm, name=f"stage{stage}_down")
             if stage > 1:
-                x = conv_bn_act(x, width, name=f"stage{stage}_conv")
+                x = conv_bn_act(x, width, norm=norm, name=f"stage{stage}_conv")
             levels[2**stage] = x
     else:
         levels = _backbone_levels(inputs, input_shape, backbone, backbone_kwargs or {}, feature_layers,
                                   feature_strides)
     deltas, logits = [], []
     for stride in feature_strides:
-        head = conv_bn_act(levels[stride], head_width, name=f"level{stride}_head")
+        head = conv_bn_act(levels[stride], head_width, norm=norm, name=f"level{stride}_head")
         level_logits = layers.Conv2D(per_cell * num_classes, 3, padding="same", bias_initializer=bias,
                                      name=f"level{stride}_class_logits")(head)
         level_deltas = layers.Conv2D(per_cell * 4, 3, padding="same", kernel_initializer="zeros",

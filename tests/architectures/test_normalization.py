@@ -25,6 +25,7 @@ SMALL_KWARGS = {
     "unet": {"input_shape": (16, 16, 3), "filters": (4, 8)},
     "airbench": {"input_shape": (16, 16, 3), "filters": (8, 8, 8)},
     "dcgan": {"input_shape": (16, 16, 1), "latent_dim": 8, "filters": (16, 8)},
+    "ssd_detector": {"input_shape": (64, 64, 1), "num_classes": 3, "filters": (4, 4, 4, 4, 4), "head_width": 4},
 }
 
 
@@ -55,7 +56,7 @@ def test_every_family_with_norm_is_checked():
     families = {architectures.entry(name).family for name in NORM_BUILDERS}
     missing = families - {architectures.entry(name).family for name in SMALL_KWARGS}
     assert not missing, f"give a builder of each of {sorted(missing)} small kwargs in SMALL_KWARGS"
-    assert families >= {"cnn", "vgg", "resnet", "inception", "unet", "gan", "airbench"}
+    assert families >= {"cnn", "vgg", "resnet", "inception", "unet", "gan", "airbench", "ssd"}
 
 
 @pytest.mark.parametrize("norm", NORMS)
