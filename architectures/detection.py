@@ -51,6 +51,7 @@ def ssd_detector(input_shape=(96, 96, 1), num_classes=10, *, filters=(16, 32, 64
                  backbone=None, backbone_kwargs=None, feature_layers=(), norm="batch",
                  name="ssd_detector") -> keras.Model:
     """(h, w, c) -> (anchors, 4 + num_classes): box deltas and class logits for every anchor.
+    780,236 parameters at the defaults (96x96x1, 10 classes).
 
     The backbone is ``len(filters)`` stages of conv-BN-ReLU with stride 2 (then one with stride 1
     from the second stage on), so stage ``i`` has stride ``2 ** i``; the stages whose strides are

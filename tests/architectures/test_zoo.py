@@ -43,6 +43,7 @@ DOCUMENTED = [
     ("googlenet", {"norm": None}, 6_998_552, "all", "documented"),
     ("vit", {}, 205_962, "all", "documented"),
     ("actor_critic", {}, 9_155, "all", "documented"),
+    ("ssd_detector", {}, 780_236, "all", "documented"),
 ]
 
 
