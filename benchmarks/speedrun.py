@@ -137,6 +137,7 @@ def main() -> None:
 
     import recipes
     from machine import describe
+    from recipes.training.precision import resolve_precision
 
     baseline = recipes.get(BASELINE)
     num_train = round(60000 * (1 - baseline.validation_split))
@@ -158,7 +159,8 @@ def main() -> None:
         setup = whitening_seconds(recipe)
         accuracies = [run["accuracy"] for run in runs]
         rows.append({
-            "recipe": name, "epochs": recipe.epochs, "forward_flops_per_image": forward, "train_flops": train_flops,
+            "recipe": name, "precision": f"{recipe.precision} ({resolve_precision(recipe.precision)} here)",
+            "epochs": recipe.epochs, "forward_flops_per_image": forward, "train_flops": train_flops,
             "budget_fraction": round(train_flops / budget, 4),
             "flops_ratio_to_resnet20_40_epochs": round(train_flops / (budget / BUDGET_FRACTION), 4),
             "mean_accuracy": statistics.mean(accuracies), "min_accuracy": min(accuracies),
