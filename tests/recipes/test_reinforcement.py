@@ -4,6 +4,7 @@ budget), logs episode returns, resumes from its backup, and exports a policy tha
 import csv
 import json
 
+import gymnasium  # noqa: F401  (the [rl] extra, in dev: these tests must run, not skip)
 import keras
 import numpy as np
 import pytest
@@ -14,8 +15,6 @@ from harness import EpochsStarted, Server
 from recipes.errors import ConfigError
 from recipes.serve import Client
 from recipes.tasks import reinforcement
-
-pytest.importorskip("gymnasium")
 
 # 6 epochs of 60 updates of 8 environments x 5 steps: 14,400 environment steps, about 10 s here.
 SMALL_BUDGET = {"epochs": 6, "train_limit": 60, "test_limit": 20, "seed": 0}
