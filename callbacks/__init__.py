@@ -14,6 +14,7 @@ _LAZY = {
     "build_callbacks": "callbacks.standard",
     "with_backup_last": "callbacks.standard",
     "EpochLog": "callbacks.standard",
+    "AveragedWeightsSwap": "callbacks.standard",
     "RunBackup": "callbacks.backup",
     "augmentation_pipeline": "callbacks.augmentation",
     "GeneratedSamples": "callbacks.samples",

@@ -62,14 +62,33 @@ class EpochLog(keras.callbacks.CSVLogger):
         self.epochs_kept = epoch + 1
 
 
+class AveragedWeightsSwap(keras.callbacks.SwapEMAWeights):
+    """``SwapEMAWeights`` that holds the optimizer's moving average in the model from each epoch's
+    end to the next epoch's start (``swap_on_epoch=True``), so that validation, early stopping,
+    checkpoints and backups all see the averaged weights, the ones the model keeps when fit ends.
+    Without it, early stopping's ``restore_best_weights`` puts back raw weights over the average.
+    Its state (which weights the model holds) is kept in a backup, so a resumed run swaps back."""
+
+    def __init__(self, swap_on_epoch: bool = True):
+        super().__init__(swap_on_epoch=swap_on_epoch)
+
+    def get_state(self) -> dict:
+        return {"averaged_weights_in_model": self._ema_weights_in_model}
+
+    def set_state(self, state: dict) -> None:
+        self._ema_weights_in_model = bool(state["averaged_weights_in_model"])
+
+
 def _csv_log(run_dir: Path, **options):
     return EpochLog(run_dir / "training_log.csv", **options)
 
 
-# Order matters: the learning-rate logger must write into the logs before the loggers read them.
+# Order matters: the learning-rate logger must write into the logs before the loggers read them,
+# and the averaged weights must be in the model before early stopping, checkpoint and backup look.
 FACTORIES = {
     "learning_rate_log": lambda run_dir, **o: LearningRateLogger(**o),
     "terminate_on_nan": lambda run_dir, **o: keras.callbacks.TerminateOnNaN(**o),
+    "swap_ema_weights": lambda run_dir, **o: AveragedWeightsSwap(**o),
     "early_stopping": _early_stopping,
     "checkpoint": _checkpoint,
     "backup": lambda run_dir, **o: RunBackup(run_dir / "backup", **o),

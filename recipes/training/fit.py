@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 
 from callbacks import DEFAULT as DEFAULT_CALLBACKS
-from callbacks import RunBackup, build_callbacks, with_backup_last
+from callbacks import AveragedWeightsSwap, RunBackup, build_callbacks, with_backup_last
 from recipes.data import Data, as_data
 from recipes.errors import ConfigError
 from recipes.training import distribute
@@ -119,6 +119,11 @@ def _named_callbacks(spec: dict, run_dir, private_dir: Path | None) -> list:
     return built
 
 
+def _averages_weights(optimizer) -> bool:
+    inner = getattr(optimizer, "inner_optimizer", optimizer)  # a LossScaleOptimizer wraps the real one
+    return bool(getattr(inner, "use_ema", False))
+
+
 def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimizers.Optimizer = "adam",
                     learning_rate: float = 1e-3, schedule: str = "constant",
                     weight_decay: float | None = None, optimizer_options: dict | None = None,
@@ -141,7 +146,9 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
 
     ``callbacks`` maps callback names to options (see ``callbacks.FACTORIES``; None: the default
     set, ``callbacks.DEFAULT``); those write under ``run_dir``. ``extra_callbacks`` are your own
-    ``keras.callbacks.Callback`` objects.
+    ``keras.callbacks.Callback`` objects. An optimizer that keeps a moving average of the weights
+    (``optimizer_options={"use_ema": True}``) adds ``swap_ema_weights``: validation, early
+    stopping and checkpoints then judge the averaged weights, which the model keeps.
 
     ``seed`` seeds what this call runs: ``keras.utils.set_random_seed(seed)`` comes first (Python,
     NumPy, TensorFlow and Keras's global seed generator, which unseeded random ops drawn during
@@ -207,7 +214,8 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
     chief = not multi_worker or distribute.worker_role().is_chief
     private_dir = None if chief or not spec else Path(tempfile.mkdtemp(prefix="keras-recipes-worker-"))
     try:
-        attached = with_backup_last(_named_callbacks(spec, run_dir, private_dir) + list(extra_callbacks))
+        swap = [AveragedWeightsSwap()] if _averages_weights(model.optimizer) and "swap_ema_weights" not in spec else []
+        attached = with_backup_last(swap + _named_callbacks(spec, run_dir, private_dir) + list(extra_callbacks))
         backup = next((callback for callback in attached if isinstance(callback, RunBackup)), None)
 
         started = time.perf_counter()

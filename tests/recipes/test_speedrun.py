@@ -118,7 +118,7 @@ def test_the_trained_model_holds_the_ema_weights(fashion_mnist_dir, tmp_path):
     seen = {}
 
     class Weights(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
+        def on_train_batch_end(self, batch, logs=None):
             seen["last_step"] = [keras.ops.convert_to_numpy(v) for v in self.model.trainable_weights]
 
         def on_train_end(self, logs=None):

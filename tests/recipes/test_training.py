@@ -80,3 +80,39 @@ def test_nan_loss_terminates(tmp_path):
                              epochs=5, callbacks={"terminate_on_nan": {}}, run_dir=tmp_path, verbose=0)
     assert result.timings["epochs_run"] == 1
     assert not np.isfinite(result.history["loss"][-1])
+
+
+def _fit_toy_circles(tmp_path, **options):
+    import architectures
+    from recipes import data
+
+    loaded = data.load("toy_circles", batch_size=32)
+    keras.utils.set_random_seed(0)
+    model = architectures.build("mlp", input_shape=(2,), num_classes=2, hidden_units=(16,))
+    initial = [keras.ops.convert_to_numpy(v) for v in model.trainable_weights]
+    result = compile_and_fit(model, loaded, learning_rate=0.05, epochs=4, run_dir=tmp_path, verbose=0,
+                             callbacks={"early_stopping": {"patience": 10}}, **options)
+    moved = sum(float(np.sum((keras.ops.convert_to_numpy(v) - start) ** 2))
+                for v, start in zip(model.trainable_weights, initial))
+    return result, loaded, moved
+
+
+def test_early_stopping_keeps_the_moving_average_of_an_ema_optimizer(tmp_path):
+    """With use_ema, early stopping's restore_best_weights must put back the averaged weights of
+    the best epoch, not the raw ones: an average with momentum 0.999 has barely left the initial
+    weights after a few dozen steps, while the raw weights have travelled."""
+    _, _, raw_moved = _fit_toy_circles(tmp_path / "raw")
+    result, loaded, average_moved = _fit_toy_circles(
+        tmp_path / "ema", optimizer_options={"use_ema": True, "ema_momentum": 0.999})
+    assert average_moved < 0.05 * raw_moved
+    validated = result.model.evaluate(loaded.validation, return_dict=True, verbose=0)["loss"]
+    assert validated == pytest.approx(min(result.history["val_loss"]), rel=1e-5)  # judged on the same weights
+
+
+def test_averaged_weights_swap_state_survives_a_backup():
+    from callbacks import AveragedWeightsSwap
+
+    swap, resumed = AveragedWeightsSwap(), AveragedWeightsSwap()
+    swap._ema_weights_in_model = True
+    resumed.set_state(swap.get_state())
+    assert resumed._ema_weights_in_model and resumed.swap_on_epoch
