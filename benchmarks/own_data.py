@@ -11,7 +11,7 @@
 
 Writes benchmarks/results/own_data.json and prints the README tables. Not run in CI.
 
-    python benchmarks/own_data.py [--only tabular|images]
+    python benchmarks/own_data.py [--only tabular|images] [--seeds 0 1 2 3 4] [--tables NAME ...] [--output FILE]
 """
 
 import argparse
@@ -108,19 +108,19 @@ def baselines(data, regression: bool) -> dict:
     return {"logistic_accuracy": score(linear), "gradient_boosting_accuracy": score(boosted)}
 
 
-def measure_tables(folder: Path, work_dir) -> list[dict]:
+def measure_tables(folder: Path, work_dir, seeds=TABLE_SEEDS, names=None) -> list[dict]:
     sets = [("breast_cancer", tabular.sklearn_table("breast_cancer"), "tabular_mlp"),
             ("wine", tabular.sklearn_table("wine"), "tabular_mlp"),
             ("customers", customers(), "tabular_mlp"),
             ("diabetes", tabular.sklearn_table("diabetes"), "tabular_mlp_regression")]
     rows = []
-    for name, table, recipe_name in sets:
+    for name, table, recipe_name in (entry for entry in sets if names is None or entry[0] in names):
         path = write_csv(folder / f"{name}.csv", table)
         recipe = recipes.get(recipe_name)
         regression = recipe.task_options.regression
         metric = "mae" if regression else "accuracy"
         runs = []
-        for seed in TABLE_SEEDS:
+        for seed in seeds:
             seeded = recipes.with_overrides(recipe, {"seed": seed})
             started = time.perf_counter()
             result = recipes.run(seeded, data=path, target=table.target_name, work_dir=work_dir, export=False,
@@ -135,7 +135,7 @@ def measure_tables(folder: Path, work_dir) -> list[dict]:
         rows.append({"dataset": name, "recipe": recipe_name, "rows": len(table.target), "columns": len(table.columns),
                      "categorical_columns": sum(kind == "categorical" for kind in table.kinds.values()),
                      "train_rows": data.info.num_train, "validation_rows": data.info.num_validation,
-                     "test_rows": data.info.num_test, "seeds": list(TABLE_SEEDS),
+                     "test_rows": data.info.num_test, "seeds": list(seeds),
                      **{f"mean_{key}": float(np.mean([run[key] for run in runs])) for key in keys},
                      "mean_epochs_run": float(np.mean([run["epochs_run"] for run in runs])),
                      "mean_seconds": float(np.mean([run["seconds"] for run in runs])), "runs": runs})
@@ -218,24 +218,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("tabular", "images"))
     parser.add_argument("--work-dir", default="benchmarks/runs/own_data")
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(TABLE_SEEDS),
+                        help="the tables' splits; other seeds than the default check a choice made on these")
+    parser.add_argument("--tables", nargs="+", choices=("breast_cancer", "wine", "customers", "diabetes"))
+    parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # With --only, the other part's earlier measurement is kept, with its own date and machine.
-    report = json.loads(RESULTS.read_text()) if args.only and RESULTS.exists() else {}
+    output = args.output
+    report = json.loads(output.read_text()) if args.only and output.exists() else {}
     measured = {"date": datetime.date.today().isoformat(), "machine": describe(),
-                "command": "python benchmarks/own_data.py" + (f" --only {args.only}" if args.only else "")}
+                "command": " ".join(["python", "benchmarks/own_data.py", *sys.argv[1:]])}
     with tempfile.TemporaryDirectory() as scratch:
         work_dir = Path(args.work_dir)
         if args.only in (None, "tabular"):
-            report["tabular"] = measure_tables(Path(scratch), work_dir / "tabular")
+            report["tabular"] = measure_tables(Path(scratch), work_dir / "tabular", args.seeds, args.tables)
             report["tabular_measured"] = measured
         if args.only in (None, "images"):
             report["images"] = measure_images(Path(scratch), work_dir / "images")
             report["images_measured"] = measured
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
     print(markdown(report))
 
 

@@ -171,6 +171,7 @@ class SegmentationOptions:
 class TabularOptions:
     regression: bool = False  # a real-valued target (mean squared error) instead of classes
     wide: bool = True  # a linear path from the encoded columns to the output, added to the network's (Wide & Deep)
+    weight_penalty: float = 4.0  # L2 on every kernel, summed over the training rows: each row's loss carries 1/rows of it
     test_split: float = 0.2  # rows held out for testing, by seed (validation_split is carved from the rest)
     numeric: tuple[str, ...] = ()  # columns to read as numbers whatever they look like
     categorical: tuple[str, ...] = ()  # columns to read as categories whatever they look like
@@ -180,6 +181,8 @@ class TabularOptions:
         object.__setattr__(self, "categorical", tuple(self.categorical))
         if not 0 <= self.test_split < 1:
             raise ConfigError(f"test_split must be at least 0 and below 1. Received: test_split={self.test_split}")
+        if not self.weight_penalty >= 0:
+            raise ConfigError(f"weight_penalty must be at least 0 (0: none). Received: weight_penalty={self.weight_penalty}")
 
 
 @task_options("gan")

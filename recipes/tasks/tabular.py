@@ -20,12 +20,30 @@ import keras
 import numpy as np
 
 import architectures
+from architectures.registry import builder_keywords
 from recipes.data.tabular import read_csv, sklearn_table, table_data
 from recipes.errors import ConfigError
 from recipes.saved_models import export as export_model
 from recipes.tasks import OUTPUT_NAME, Task, UserData, register_task
 
 VALUE_OUTPUT = "value"
+
+
+def weight_penalty_per_row(recipe, rows: int) -> float:
+    """The L2 factor on every kernel, the network's and the wide path's: the architecture's own
+    ``l2`` where the recipe sets one, else ``TabularOptions.weight_penalty`` spread over the
+    training rows, so that, as with LogisticRegression's ``C``, the penalty weighs less against
+    the data the more rows there are."""
+    if "l2" in recipe.architecture_kwargs:
+        return float(recipe.architecture_kwargs["l2"])
+    penalty = recipe.task_options.weight_penalty
+    if not penalty:
+        return 0.0
+    keywords = builder_keywords(recipe.architecture)
+    if keywords is not None and "l2" not in keywords:
+        raise ConfigError(f"task_options.weight_penalty needs an architecture that takes l2; "
+                          f"{recipe.architecture!r} does not. Set task_options.weight_penalty=0")
+    return penalty / max(rows, 1)
 
 
 @register_task
@@ -75,11 +93,14 @@ class Tabular(Task):
         features = keras.layers.Concatenate(name="features")(encoded) if len(encoded) > 1 else encoded[0]
         options = recipe.task_options
         regression, units = options.regression, 1 if options.regression else data.info.num_classes
+        l2 = weight_penalty_per_row(recipe, data.info.num_train)
         network = architectures.build(recipe.architecture, input_shape=(features.shape[-1],), num_classes=units,
-                                      **{**recipe.architecture_kwargs, "classifier_activation": None})
+                                      **{**recipe.architecture_kwargs, "classifier_activation": None,
+                                         **({"l2": l2} if l2 else {})})
         outputs = network(features)
         if options.wide:
-            linear = keras.layers.Dense(units, name="wide")(features)
+            linear = keras.layers.Dense(units, kernel_regularizer=keras.regularizers.L2(l2) if l2 else None,
+                                        name="wide")(features)
             outputs = keras.layers.Add(name="wide_and_deep")([outputs, linear])
         if regression:  # the network predicts the standardised target; the model returns it in its own units
             unscale = keras.layers.Normalization(axis=None, invert=True, name="target_units")

@@ -4,6 +4,7 @@ exported model, serving by column name, predict on CSV rows, and the errors bad 
 import csv
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -153,7 +154,33 @@ def test_the_wide_path_and_a_regression_loss_that_does_not_depend_on_the_targets
     assert task.compile_options(recipes.get("tabular_mlp"), task.load(recipes.get("tabular_mlp"))) == {}
     penalised = recipes.run(recipe, epochs=2, architecture_kwargs={"hidden_units": (32,), "l2": 0.1},
                             work_dir=tmp_path, export=False, verbose=0)
-    plain = recipes.run(recipe, epochs=2, architecture_kwargs={"hidden_units": (32,)}, work_dir=tmp_path,
-                        export=False, verbose=0)
+    plain = recipes.run(recipes.with_overrides(recipe, {"task_options.weight_penalty": 0}), epochs=2,
+                        architecture_kwargs={"hidden_units": (32,)}, work_dir=tmp_path, export=False, verbose=0)
     # In the target's units (variance ~6000) a penalty of this size would vanish in the loss.
     assert penalised.history["loss"][0] - plain.history["loss"][0] > 0.5
+
+
+def test_the_weight_penalty_is_spread_over_the_training_rows_on_every_kernel():
+    task = recipes.tasks.get("tabular")
+    recipe = recipes.get("tabular_mlp")
+    data = task.load(recipe)
+
+    def penalties(model):
+        found = {}
+        for layer in model.layers:
+            for inner in getattr(layer, "layers", [layer]):
+                if isinstance(inner, keras.layers.Dense):
+                    regularizer = inner.kernel_regularizer
+                    found[inner.name] = None if regularizer is None else regularizer.get_config()["l2"]
+        return found
+
+    spread = penalties(task.build(recipe, data))
+    assert set(spread) == {"hidden1_dense", "hidden2_dense", "predictions", "wide"}, spread
+    expected = recipe.task_options.weight_penalty / data.info.num_train
+    assert all(value == pytest.approx(expected) for value in spread.values()), spread
+    assert set(penalties(task.build(recipes.with_overrides(recipe, {"task_options.weight_penalty": 0}),
+                                    data)).values()) == {None}
+    chosen = penalties(task.build(recipes.with_overrides(recipe, {"architecture_kwargs.l2": 0.5}), data))
+    assert all(value == pytest.approx(0.5) for value in chosen.values())
+    with pytest.raises(ConfigError, match="weight_penalty must be at least 0"):
+        recipes.with_overrides(recipe, {"task_options.weight_penalty": -1})
