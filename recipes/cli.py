@@ -145,6 +145,16 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def _flag_boolean(text: str) -> bool:
+    """A boolean flag's value as TF Serving's flag parser reads it: true/false, 1/0."""
+    value = text.strip().lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
 def cmd_serve(args) -> int:
     from recipes.serve.server import AddressInUseError, check_port, options_from_flags, run_server
 
@@ -157,6 +167,8 @@ def cmd_serve(args) -> int:
         poll_seconds=args.poll_seconds, batching=args.batching, batching_parameters_file=args.batching_parameters_file,
         monitoring_config_file=args.monitoring_config_file, metrics=not args.no_metrics,
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
+        enable_model_warmup=args.enable_model_warmup,
+        num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
         max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms, batch_threads=args.batch_threads,
         max_body_bytes=args.max_body_bytes, access_log=args.access_log)
     try:
@@ -309,8 +321,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="re-read --model_config_file this often (default 0: never)")
     serve.add_argument("--allow_version_labels_for_unavailable_models", action="store_true",
                        help="as TF Serving's flag: a label may name a version that is not loaded yet")
-    serve.add_argument("--batching", "--enable_batching", dest="batching", action="store_true",
-                       help="merge concurrent requests into batches")
+    serve.add_argument("--batching", "--enable_batching", dest="batching", nargs="?", const=True, default=False,
+                       type=_flag_boolean, metavar="true|false",
+                       help="merge concurrent requests into batches (as TF Serving: --enable_batching[=true])")
+    serve.add_argument("--enable_model_warmup", nargs="?", const=True, default=True, type=_flag_boolean,
+                       metavar="true|false",
+                       help="replay each version's assets.extra/tf_serving_warmup_requests before serving it "
+                            "(default true, as TF Serving)")
+    serve.add_argument("--num_request_iterations_for_warmup", type=int, default=0, metavar="N",
+                       help="run each warmup request N times (TF Serving's flag; used if above 0, else once)")
     serve.add_argument("--batching_parameters_file", "--batching-parameters-file", dest="batching_parameters_file",
                        help="TF Serving's batching parameters (text proto); turns batching on")
     serve.add_argument("--max-batch-size", type=int, default=32, help="rows per merged batch (default 32)")

@@ -77,13 +77,14 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
     Serving's gRPC API there, on the same models and batcher.
     """
     from recipes.serve.metrics import AccessLog, ServingMetrics
-    from recipes.serve.warmup import replay_warmup
+    from recipes.serve.warmup import WarmupReplay
 
     recorder = ServingMetrics(lambda: _load_states(repository)) if metrics else None
+    observe = recorder.observe_warmup if recorder is not None else None
     if repository is None:
-        repository = ModelRepository(base_path, poll_seconds=poll_seconds, warmup=warmup_with_metrics(recorder))
-    elif recorder is not None and repository.warmup is replay_warmup:
-        repository.warmup = warmup_with_metrics(recorder)
+        repository = ModelRepository(base_path, poll_seconds=poll_seconds, warmup=WarmupReplay(observe=observe))
+    elif isinstance(repository.warmup, WarmupReplay) and repository.warmup.observe is None:
+        repository.warmup.observe = observe
     batcher = None
     if batching:
         queue_limit = {} if max_enqueued_batches is None else {"max_enqueued_batches": max_enqueued_batches}
@@ -288,24 +289,6 @@ class _Seen:
 
     def __init__(self):
         self.api, self.name, self.version, self.signature_name = "", "", None, ""
-
-
-def warmup_with_metrics(recorder):
-    """TF Serving's warmup replay of each new version, timed in ``recorder`` (if any)."""
-    from recipes.serve.warmup import replay_warmup
-
-    def warmup(served) -> None:
-        started, records, status = time.perf_counter(), 0, "OK"
-        try:
-            records = replay_warmup(served)
-        except Exception:
-            status = "INVALID_ARGUMENT"
-            raise
-        finally:
-            if recorder is not None and (records or status != "OK"):
-                recorder.observe_warmup(f"{served.name}/{served.version}", status, time.perf_counter() - started, records)
-
-    return warmup
 
 
 def _load_states(repository) -> list[tuple[str, int, str]]:

@@ -147,14 +147,16 @@ def options_from_flags(*, base_path=None, model_name: str | None = None, model_b
                        model_config_file=None, config_poll_seconds: float = 0.0, poll_seconds: float = 2.0,
                        batching: bool = False, batching_parameters_file=None, monitoring_config_file=None,
                        metrics: bool = True, allow_version_labels_for_unavailable_models: bool = False,
+                       enable_model_warmup: bool = True, num_request_iterations_for_warmup: int = 0,
                        **rest) -> dict:
     """``run_server`` keyword arguments from TF Serving's ways of naming models and settings: a folder
     of models (ours), ``--model_name`` with ``--model_base_path``, or ``--model_config_file``;
-    ``--batching_parameters_file`` and ``--monitoring_config_file`` as TF Serving reads them."""
+    ``--batching_parameters_file`` and ``--monitoring_config_file`` as TF Serving reads them;
+    ``--enable_model_warmup`` and ``--num_request_iterations_for_warmup`` as TF Serving has them."""
     from recipes.errors import ConfigError
     from recipes.serve import config
     from recipes.serve.repository import ModelRepository
-    from recipes.serve.warmup import replay_warmup
+    from recipes.serve.warmup import WarmupReplay
 
     sources = [flag for flag, value in (("a models folder", base_path), ("--model_base_path", model_base_path),
                                         ("--model_config_file", model_config_file)) if value is not None]
@@ -163,7 +165,11 @@ def options_from_flags(*, base_path=None, model_name: str | None = None, model_b
                           "give a models folder, --model_base_path (with --model_name) or --model_config_file")
     if model_name is not None and model_base_path is None:
         raise ConfigError("--model_name needs --model_base_path, the folder holding that model's version folders")
-    common = {"poll_seconds": poll_seconds, "warmup": replay_warmup,
+    if num_request_iterations_for_warmup < 0:
+        raise ConfigError(f"--num_request_iterations_for_warmup must be 0 (once) or more. "
+                          f"Received: {num_request_iterations_for_warmup}")
+    warmup = WarmupReplay(max(num_request_iterations_for_warmup, 1)) if enable_model_warmup else None
+    common = {"poll_seconds": poll_seconds, "warmup": warmup,
               "allow_version_labels_for_unavailable_models": allow_version_labels_for_unavailable_models}
     if model_config_file is not None:
         repository = ModelRepository.from_config_file(model_config_file, config_poll_seconds=config_poll_seconds, **common)

@@ -12,7 +12,9 @@ the version must then not be served. No file means nothing to do.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -23,6 +25,29 @@ from recipes.serve.loading import LoadError, ServedVersion
 log = logging.getLogger("keras_recipes")
 
 MAX_RECORDS = 1000  # TF Serving's WarmupConsts::kMaxNumRecords
+
+
+class WarmupReplay:
+    """What a ``ModelRepository`` runs on each new version before it is AVAILABLE: ``replay_warmup``
+    with ``iterations`` runs of each record (TF Serving's ``--num_request_iterations_for_warmup``),
+    reporting ``(model path, status, seconds, records)`` to ``observe`` (the metrics) when a
+    warmup file was read or failed."""
+
+    def __init__(self, iterations: int = 1, observe: Callable[[str, str, float, int], None] | None = None):
+        if iterations < 1:
+            raise ValueError(f"warmup iterations must be at least 1. Received: iterations={iterations}")
+        self.iterations, self.observe = iterations, observe
+
+    def __call__(self, served: ServedVersion) -> None:
+        started, records, status = time.perf_counter(), 0, "OK"
+        try:
+            records = replay_warmup(served, iterations=self.iterations)
+        except Exception:
+            status = "INVALID_ARGUMENT"
+            raise
+        finally:
+            if self.observe is not None and (records or status != "OK"):
+                self.observe(f"{served.name}/{served.version}", status, time.perf_counter() - started, records)
 
 
 def warmup_path(served: ServedVersion) -> Path:

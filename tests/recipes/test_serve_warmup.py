@@ -157,3 +157,39 @@ def test_classify_warmup_runs_serialized_examples_through_tf_servings_half_plus_
                     _predict([[1.0], [2.0]], "serving_default")])
     served = load_version("half_plus_two", 123, folder)
     assert replay_warmup(served) == 3
+
+
+@pytest.mark.parametrize("flags, warmed, iterations", [
+    ([], True, 1),
+    (["--num_request_iterations_for_warmup", "3"], True, 3),
+    (["--enable_model_warmup=false"], False, None),
+    (["--enable_model_warmup", "--num_request_iterations_for_warmup=0"], True, 1),
+])
+def test_tf_servings_warmup_flags(tmp_path, flags, warmed, iterations):
+    from recipes.cli import build_parser
+    from recipes.serve.server import options_from_flags
+    from recipes.serve.warmup import WarmupReplay
+
+    args = build_parser().parse_args(["serve", str(tmp_path), *flags])
+    options = options_from_flags(base_path=args.base_path, enable_model_warmup=args.enable_model_warmup,
+                                 num_request_iterations_for_warmup=args.num_request_iterations_for_warmup)
+    warmup = options["repository"].warmup
+    assert isinstance(warmup, WarmupReplay) == warmed
+    if warmed:
+        assert warmup.iterations == iterations
+        _write(tmp_path, [_predict([1.0, 2.0])])
+        run, seen = CountingSignature(), []
+        warmup.observe = lambda *report: seen.append(report)
+        warmup(_served(tmp_path, run))
+        assert len(run.calls) == iterations and seen[0][1:2] == ("OK",) and seen[0][3] == 1
+
+
+def test_tf_serving_boolean_flags_take_a_value():
+    from recipes.cli import build_parser
+
+    parse = lambda *flags: build_parser().parse_args(["serve", "models", *flags])  # noqa: E731
+    assert parse("--enable_batching=true").batching and parse("--enable_batching").batching
+    assert not parse("--enable_batching=false").batching and not parse().batching
+    assert parse().enable_model_warmup and not parse("--enable_model_warmup=0").enable_model_warmup
+    with pytest.raises(SystemExit):
+        parse("--enable_model_warmup=maybe")
