@@ -1,6 +1,8 @@
 """Run named recipes at their full documented settings and record what they reach.
 
     python benchmarks/recipe_results.py fashion_mnist_cnn fashion_mnist_mlp ...   # default: all offline ones
+    python benchmarks/recipe_results.py fashion_mnist_cnn --set batch_size=256 --set precision=auto \
+        --results benchmarks/results/recipe_variants.json                         # a changed setting
     KERAS_RECIPES_DATA_DIR=../shared/data python benchmarks/recipe_results.py mr_sentiment_lstm \
         --results benchmarks/results/sequence_results.json
 
@@ -57,13 +59,23 @@ def main() -> None:
     parser.add_argument("--work-dir", default="benchmarks/runs")
     parser.add_argument("--export-dir", default="saved_models")
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON file to add the rows to")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="run the recipes with this setting changed (as keras-recipes run --set); the row "
+                             "is then named NAME[KEY=VALUE,...]")
     args = parser.parse_args()
+    from recipes import catalog
+
+    overrides = dict(catalog.parse_assignment(item) for item in args.set)
+    suffix = f"[{','.join(args.set)}]" if args.set else ""
+    changes = "".join(f" --set {item}" for item in args.set)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     results = json.loads(args.results.read_text()) if args.results.exists() else {}
     machine = describe()
-    for name in args.names:
-        result = recipes.run(name, work_dir=args.work_dir, export_dir=args.export_dir, verbose=2)
+    for recipe_name in args.names:
+        name = recipe_name + suffix
+        recipe = recipes.with_overrides(recipes.get(recipe_name), overrides) if overrides else recipe_name
+        result = recipes.run(recipe, work_dir=args.work_dir, export_dir=args.export_dir, verbose=2)
         recipe = result.recipe
         metric, goal = next(iter(recipe.expected.items()))
         earlier_runs = replaced_runs(results.get(name))
@@ -77,9 +89,9 @@ def main() -> None:
             "parameters": result.model.count_params(),
             "date": datetime.date.today().isoformat(),
             "machine": machine,
-            "command": f"python benchmarks/recipe_results.py {name}",
+            "command": f"python benchmarks/recipe_results.py {recipe_name}{changes}",
             "export_path": str(result.export_path),
-            "pictures": keep_pictures(name, result.run_dir),
+            "pictures": keep_pictures(name, result.run_dir) if not suffix else [],
         }
         if earlier_runs:
             results[name]["other_runs"] = earlier_runs

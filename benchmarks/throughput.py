@@ -30,24 +30,26 @@ VARIANTS = {
     "recipe": f"recipes.run('{RECIPE}'): tf.data pipeline, batch 128, oneDNN on, all callbacks",
     "recipe_bf16": f"recipes.run('{RECIPE}', precision='mixed_bfloat16')",
     "recipe_fp16": f"recipes.run('{RECIPE}', precision='mixed_float16')",
+    "recipe_auto_256": f"recipes.run('{RECIPE}', precision='auto', batch_size=256)",
 }
-PRECISION_OF = {"recipe": "float32", "recipe_bf16": "mixed_bfloat16", "recipe_fp16": "mixed_float16"}
+OVERRIDES_OF = {"recipe": {"precision": "float32"}, "recipe_bf16": {"precision": "mixed_bfloat16"},
+                "recipe_fp16": {"precision": "mixed_float16"},
+                "recipe_auto_256": {"precision": "auto", "batch_size": 256}}
 FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
 def measure(variant: str, images: int) -> dict:
     """Runs inside the child process."""
-    if variant not in PRECISION_OF:
+    if variant not in OVERRIDES_OF:
         import keras  # noqa: F401  (TensorFlow first, so it keeps its own oneDNN default)
 
     import recipes
     from recipes.data import load_arrays
 
     recipe = recipes.get(RECIPE)
-    if variant in PRECISION_OF:
-        result = recipes.run(RECIPE, epochs=1, train_limit=images, validation_split=0.0,
-                             precision=PRECISION_OF[variant], export=False, work_dir=HERE / "runs" / "throughput",
-                             verbose=0)
+    if variant in OVERRIDES_OF:
+        result = recipes.run(RECIPE, epochs=1, train_limit=images, validation_split=0.0, export=False,
+                             work_dir=HERE / "runs" / "throughput", verbose=0, **OVERRIDES_OF[variant])
         seconds, model = result.timings["fit_seconds"], result.model
         accuracy = result.test_metrics["accuracy"]  # after one epoch on these images, on the whole test set
     else:
@@ -126,7 +128,7 @@ def main() -> None:
         print(f"{variant:16s} median {measured[variant]['images_per_second']:8.0f} images/s  ({description})")
 
     sys.path.insert(0, str(HERE.parent))
-    from recipes.training.precision import cpu_flags
+    from recipes.training.precision import BF16_CPU_FLAGS, cpu_flags
 
     flags = cpu_flags()
     cores = len(os.sched_getaffinity(0))
@@ -138,7 +140,8 @@ def main() -> None:
         entry["ratio_vs_baseline"] = entry["images_per_second"] / baseline
         entry["achieved_gflops"] = training_flops * entry["images_per_second"] / 1e9
         entry["fraction_of_fp32_peak"] = entry["achieved_gflops"] / fp32_peak
-        if variant == "recipe_bf16":
+        precision = OVERRIDES_OF.get(variant, {}).get("precision")
+        if precision == "mixed_bfloat16" or (precision == "auto" and flags & set(BF16_CPU_FLAGS)):
             entry["fraction_of_bf16_peak"] = entry["achieved_gflops"] / bf16_peak
     summary = {
         "date": datetime.date.today().isoformat(),
