@@ -86,6 +86,9 @@ def main() -> None:
             "test_metrics": result.test_metrics,
             "epochs_run": result.timings["epochs_run"],
             "fit_seconds": round(result.timings["fit_seconds"], 1),
+            # the curve benchmarks/speedrun.py reads a recipe's time and FLOPs to each accuracy from
+            **({"validation_accuracy_per_epoch": [round(v, 4) for v in result.history["val_accuracy"]]}
+               if "val_accuracy" in result.history else {}),
             "parameters": result.model.count_params(),
             "date": datetime.date.today().isoformat(),
             "machine": machine,
