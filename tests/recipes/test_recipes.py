@@ -12,7 +12,9 @@ from recipes.errors import ConfigError, UnknownNameError
 
 TINY = {"epochs": 2, "batch_size": 64, "train_limit": 512, "test_limit": 256}
 # A forecast splits one short series in time order, so it takes no example limits.
-TINY_FOR_TASK = {"forecast": {"train_limit": None, "test_limit": None}}
+TINY_FOR_TASK = {"forecast": {"train_limit": None, "test_limit": None},
+                 # the region baseline classifies every window of every test image: fewer, coarser windows
+                 "detection": {"task_options.baseline_epochs": 1, "task_options.baseline_window_step": 0.5}}
 # A GAN has no single loss; its discriminator's is the one that must fall from the start.
 TRAINING_LOSS = {"gan": "discriminator_loss"}
 # An actor-critic's loss grows with the returns its critic learns to predict: its episode return must rise.
