@@ -145,14 +145,29 @@ def cmd_tune(args) -> int:
     return 0
 
 
-def _flag_boolean(text: str) -> bool:
-    """A boolean flag's value as TF Serving's flag parser reads it: true/false, 1/0."""
-    value = text.strip().lower()
-    if value in ("true", "1"):
-        return True
-    if value in ("false", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+# TF Serving's boolean flags as it writes them, --flag=true or --flag=false: the flag that means
+# true here, and the one that means false (None: leaving the flag out).
+TF_SERVING_BOOLEANS = {"--enable_batching": ("--batching", None), "--batching": ("--batching", None),
+                       "--enable_model_warmup": ("--enable_model_warmup", "--no_model_warmup")}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Reads ``--flag=true|false|1|0`` for TF Serving's boolean flags, which argparse's
+    ``store_true`` refuses, without letting a bare ``--batching`` swallow the word after it."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        rewritten = []
+        for token in sys.argv[1:] if args is None else args:
+            flag, sep, value = token.partition("=")
+            if not sep or flag not in TF_SERVING_BOOLEANS:
+                rewritten.append(token)
+                continue
+            truth = value.strip().lower()
+            if truth not in ("true", "1", "false", "0"):
+                self.error(f"argument {flag}: expected true or false, got {value!r}")
+            chosen = TF_SERVING_BOOLEANS[flag][0 if truth in ("true", "1") else 1]
+            rewritten += [chosen] if chosen else []
+        return super().parse_known_args(rewritten, namespace)
 
 
 def cmd_serve(args) -> int:
@@ -221,7 +236,7 @@ def add_user_data_arguments(command) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="keras-recipes", allow_abbrev=False,
         description="Train, evaluate, export and use classic Keras architectures.",
         epilog=f"Errors print one line; set {DEBUG_ENV}=1 for the full traceback.",
@@ -321,13 +336,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="re-read --model_config_file this often (default 0: never)")
     serve.add_argument("--allow_version_labels_for_unavailable_models", action="store_true",
                        help="as TF Serving's flag: a label may name a version that is not loaded yet")
-    serve.add_argument("--batching", "--enable_batching", dest="batching", nargs="?", const=True, default=False,
-                       type=_flag_boolean, metavar="true|false",
-                       help="merge concurrent requests into batches (as TF Serving: --enable_batching[=true])")
-    serve.add_argument("--enable_model_warmup", nargs="?", const=True, default=True, type=_flag_boolean,
-                       metavar="true|false",
+    serve.add_argument("--batching", "--enable_batching", dest="batching", action="store_true",
+                       help="merge concurrent requests into batches (TF Serving's --enable_batching[=true])")
+    serve.add_argument("--enable_model_warmup", action="store_true", default=True,
                        help="replay each version's assets.extra/tf_serving_warmup_requests before serving it "
-                            "(default true, as TF Serving)")
+                            "(the default, as TF Serving; --enable_model_warmup=false or --no_model_warmup skips it)")
+    serve.add_argument("--no_model_warmup", dest="enable_model_warmup", action="store_false", help=argparse.SUPPRESS)
     serve.add_argument("--num_request_iterations_for_warmup", type=int, default=0, metavar="N",
                        help="run each warmup request N times (TF Serving's flag; used if above 0, else once)")
     serve.add_argument("--batching_parameters_file", "--batching-parameters-file", dest="batching_parameters_file",

@@ -214,6 +214,9 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
     chief = not multi_worker or distribute.worker_role().is_chief
     private_dir = None if chief or not spec else Path(tempfile.mkdtemp(prefix="keras-recipes-worker-"))
     try:
+        if spec.get("swap_ema_weights") is not None and not _averages_weights(model.optimizer):
+            raise ConfigError("the swap_ema_weights callback needs an optimizer that keeps a moving average of the "
+                              'weights: add optimizer_options={"use_ema": True}, or drop the callback')
         swap = [AveragedWeightsSwap()] if _averages_weights(model.optimizer) and "swap_ema_weights" not in spec else []
         attached = with_backup_last(swap + _named_callbacks(spec, run_dir, private_dir) + list(extra_callbacks))
         backup = next((callback for callback in attached if isinstance(callback, RunBackup)), None)

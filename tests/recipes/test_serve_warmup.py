@@ -191,5 +191,8 @@ def test_tf_serving_boolean_flags_take_a_value():
     assert parse("--enable_batching=true").batching and parse("--enable_batching").batching
     assert not parse("--enable_batching=false").batching and not parse().batching
     assert parse().enable_model_warmup and not parse("--enable_model_warmup=0").enable_model_warmup
+    assert parse("--enable_model_warmup=1").enable_model_warmup
+    bare = build_parser().parse_args(["serve", "--batching", "saved_models"])  # a bare flag takes no word after it
+    assert bare.batching and bare.base_path == "saved_models"
     with pytest.raises(SystemExit):
         parse("--enable_model_warmup=maybe")

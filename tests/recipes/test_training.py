@@ -116,3 +116,11 @@ def test_averaged_weights_swap_state_survives_a_backup():
     swap._ema_weights_in_model = True
     resumed.set_state(swap.get_state())
     assert resumed._ema_weights_in_model and resumed.swap_on_epoch
+
+
+def test_swapping_in_averaged_weights_needs_an_ema_optimizer(tmp_path):
+    from recipes import data
+
+    with pytest.raises(ConfigError, match=r'swap_ema_weights callback needs .*"use_ema": True'):
+        compile_and_fit(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]), data.load("toy_xor"),
+                        epochs=1, callbacks={"swap_ema_weights": {}}, run_dir=tmp_path, verbose=0)
