@@ -151,6 +151,23 @@ def batched(x, y, batch_size: int, *, shuffle_seed: int | None = None):
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
+def without_autotuning(dataset):
+    """``dataset`` with tf.data's autotuning thread off; anything that is not a ``tf.data`` dataset
+    passes through. ``AUTOTUNE`` parallelism then stays at the number of cores and prefetch buffers
+    grow by tf.data's older heuristic.
+
+    Keras starts a new iterator over a dataset at every epoch and at every validation pass, and the
+    old iterator's shutdown waits for its autotuning thread: on a 2-core CPU that held the next
+    epoch up 2 to 5 s each time (``benchmarks/throughput.py`` measures it)."""
+    import tensorflow as tf
+
+    if not isinstance(dataset, tf.data.Dataset):
+        return dataset
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 def with_augmentation(train, augment: Callable):
     """``train`` with ``augment(batch, training=True)`` applied to its inputs. A ``PyDataset``
     cannot be mapped: it is returned as it is, and the log says to augment in ``__getitem__``."""

@@ -16,6 +16,7 @@ import keras
 from callbacks import DEFAULT as DEFAULT_CALLBACKS
 from callbacks import AveragedWeightsSwap, RunBackup, build_callbacks, with_backup_last
 from recipes.data import Data, as_data
+from recipes.data.pipeline import without_autotuning
 from recipes.errors import ConfigError
 from recipes.training import distribute
 from recipes.training.losses import with_label_smoothing
@@ -131,7 +132,7 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
                     callbacks=None, extra_callbacks=(), run_dir=None, verbose="auto", batch_size: int = 128,
                     validation_split: float = 0.1, seed: int | None = None, keep_backup: bool = False,
                     deterministic: bool = False, loss_weights=None, strategy=None,
-                    label_smoothing: float = 0.0) -> Result:
+                    label_smoothing: float = 0.0, tf_data_autotune: bool = False) -> Result:
     """Compile ``model``, fit it on ``data.train`` (validating on ``data.validation``), evaluate on
     ``data.test`` and return a ``Result``.
 
@@ -167,6 +168,10 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
     data is sharded element by element, and only the chief writes to ``run_dir``: the other
     workers resume from its backup and write their files to a temporary folder.
 
+    ``tf_data_autotune=False`` turns tf.data's autotuning off for the three splits
+    (``recipes.data.pipeline.without_autotuning``): its thread stalled every epoch's start by
+    seconds on a small CPU. Pass True for a pipeline whose parallelism it should tune.
+
     ``deterministic=True`` also calls ``tf.config.experimental.enable_op_determinism()``, so two
     runs with the same seed, data and freshly built model give identical metrics (a test shows
     it), at some cost in speed, most on a GPU. The switch is process-global and TensorFlow has no
@@ -197,6 +202,9 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
     if not isinstance(data, Data):
         data = as_data(data, batch_size=batch_size, validation_split=validation_split,
                        seed=0 if seed is None else seed)
+    if not tf_data_autotune:
+        for split in ("train", "validation", "test"):
+            setattr(data, split, without_autotuning(getattr(data, split)))
     multi_worker = strategy is not None and distribute.is_multi_worker(strategy)
     if multi_worker:
         for split in ("train", "validation", "test"):

@@ -124,3 +124,24 @@ def test_swapping_in_averaged_weights_needs_an_ema_optimizer(tmp_path):
     with pytest.raises(ConfigError, match=r'swap_ema_weights callback needs .*"use_ema": True'):
         compile_and_fit(keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]), data.load("toy_xor"),
                         epochs=1, callbacks={"swap_ema_weights": {}}, run_dir=tmp_path, verbose=0)
+
+
+@pytest.mark.parametrize("autotune", [False, True])
+def test_fit_gets_datasets_without_tf_data_autotuning_unless_asked(monkeypatch, autotune):
+    """Keras makes a new iterator every epoch; the autotuning thread stalled each old one's shutdown."""
+    import architectures
+    from recipes import data
+
+    seen = {}
+    fit = keras.Model.fit
+
+    def recording_fit(self, x=None, **kwargs):
+        seen["train"] = x.options().autotune.enabled is not False
+        seen["validation"] = kwargs["validation_data"].options().autotune.enabled is not False
+        return fit(self, x, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "fit", recording_fit)
+    model = architectures.build("mlp", input_shape=(2,), num_classes=2, hidden_units=(4,))
+    compile_and_fit(model, data.load("toy_circles", batch_size=32), epochs=1, callbacks={}, verbose=0,
+                    tf_data_autotune=autotune)
+    assert seen == {"train": autotune, "validation": autotune}
