@@ -3,6 +3,7 @@
 import keras
 from keras import layers
 
+from architectures.layers import FusedBatchNormalization
 from architectures.registry import NORMS
 
 
@@ -19,7 +20,8 @@ MAX_GROUPS = 32  # Wu & He 2018's default number of groups
 RENORM_CLIPPING = {"rmin": 1 / 3, "rmax": 3.0, "dmax": 5.0}
 
 NORMS_DOC = """``norm`` picks the normalization after each convolution (Keras's own layers):
-        "batch": ``BatchNormalization`` (Ioffe & Szegedy 2015), statistics over the batch;
+        "batch": ``BatchNormalization`` (Ioffe & Szegedy 2015), statistics over the batch,
+            computed by TensorFlow's fused kernel (``architectures.layers.FusedBatchNormalization``);
         "batch_renorm": ``BatchNormalization(renorm=True)`` (Ioffe 2017), which corrects batch
             statistics toward the moving ones (r in [1/3, 3], d in [-5, 5]), for small or
             non-i.i.d. batches;
@@ -55,7 +57,7 @@ def normalization(x, norm: str | None, *, name: str, center: bool = True, scale:
     if norm is None:
         return x
     if norm == "batch":
-        return layers.BatchNormalization(center=center, scale=scale, **batch_options, name=f"{name}_bn")(x)
+        return FusedBatchNormalization(center=center, scale=scale, **batch_options, name=f"{name}_bn")(x)
     if norm == "batch_renorm":
         return layers.BatchNormalization(renorm=True, renorm_clipping=RENORM_CLIPPING, center=center, scale=scale,
                                          **batch_options, name=f"{name}_bn")(x)

@@ -10,6 +10,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from architectures.blocks import documents_norm, normalization
+from architectures.layers import FusedBatchNormalization
 from architectures.registry import register, register_search_space, require_integer_at_least
 
 
@@ -23,12 +24,12 @@ def dcgan_generator(latent_dim: int, output_shape, *, filters=(128, 64), name="g
                          f"{factor}, got {height}x{width}; pad or resize the images, or pass fewer filters")
     inputs = keras.Input((latent_dim,), name="noise")
     x = layers.Dense((height // factor) * (width // factor) * filters[0], use_bias=False, name="project")(inputs)
-    x = layers.BatchNormalization(name="project_bn")(x)
+    x = FusedBatchNormalization(name="project_bn")(x)
     x = layers.ReLU(name="project_relu")(x)
     x = layers.Reshape((height // factor, width // factor, filters[0]), name="reshape")(x)
     for index, size in enumerate(filters[1:], start=1):
         x = layers.Conv2DTranspose(size, 4, strides=2, padding="same", use_bias=False, name=f"up{index}_deconv")(x)
-        x = layers.BatchNormalization(name=f"up{index}_bn")(x)
+        x = FusedBatchNormalization(name=f"up{index}_bn")(x)
         x = layers.ReLU(name=f"up{index}_relu")(x)
     outputs = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
                                      name="image")(x)
