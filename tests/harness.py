@@ -112,7 +112,10 @@ def run_saving_test(model, input_data, tmp_path, *, export_atol=ATOL) -> None:
         expected = expected if isinstance(expected, dict) else {"outputs": expected}
         assert set(served) == set(expected)
         for key, value in expected.items():
-            np.testing.assert_allclose(served[key].numpy(), value, rtol=RTOL, atol=export_atol)
+            # The exported graph goes through TensorFlow's graph optimizer, whose fused kernels round
+            # differently (a few float32 ulps): the tolerance scales with the outputs' size.
+            scale = max(1.0, float(np.abs(value).max()))
+            np.testing.assert_allclose(served[key].numpy(), value, rtol=RTOL, atol=export_atol * scale)
 
 
 class EpochsStarted(keras.callbacks.Callback):
