@@ -5,18 +5,23 @@ dashboards keep working; their units and buckets are TF Serving's too (latencies
 buckets ``10 * 1.8**i``; batch sizes in buckets ``2**i``). Each server keeps its own
 ``CollectorRegistry``, so two servers in one process do not mix their counts.
 
-- ``:tensorflow:serving:request_count_total`` (counter; model_name, model_version, signature_name, API,
+- ``:tensorflow:serving:request_count`` (counter; model_name, model_version, signature_name, API,
   entrypoint, status): every request.
 - ``:tensorflow:serving:request_latency`` (histogram, µs; the same labels but status): successful requests.
 - ``:tensorflow:serving:batching_session:input_batch_size`` (histogram): rows per executed batch.
 - ``:tensorflow:serving:batching_session:processed_batch_size`` (histogram): the same, after padding.
 - ``:tensorflow:serving:batching_session:padding_size`` (histogram; execution_batch_size): padding rows.
 - ``:tensorflow:serving:model_warmup_latency`` (histogram, µs; model_path, status): one per warmup.
-- ``:tensorflow:serving:model_warmup_records_read_total`` (counter; model_path, status).
+- ``:tensorflow:serving:model_warmup_records_read`` (counter; model_path, status).
 - ``:tensorflow:serving:model_version_state`` (gauge; model_name, model_version, state), read at scrape time.
 
-Where this differs from TF Serving: counters end in ``_total`` (prometheus-client always adds it;
-TF Serving prints ``:tensorflow:serving:request_count``); ``request_count`` and
+A scrape is printed as TF Serving's exporter prints it (``tf_serving_text``), whatever the
+request's ``Accept`` header says, as TF Serving does: ``text/plain``, one ``# TYPE`` line per
+metric and no ``# HELP``, counters under their own names (prometheus-client's ``_total`` and
+``_created`` samples are not shown), integer counts, and bounds and sums printed to six
+significant digits.
+
+Where this differs from TF Serving: ``request_count`` and
 ``request_latency`` carry more labels than TF Serving's (``model_version`` and
 ``signature_name``; TF Serving's count has only model_name and status). ``status`` is the gRPC code
 name, as in TF Serving: ``OK``, ``INVALID_ARGUMENT``, ``NOT_FOUND``, ``UNAVAILABLE``...; errors are
@@ -38,7 +43,6 @@ from typing import Callable, Iterable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import choose_encoder
 
 log = logging.getLogger("keras_recipes")
 
@@ -151,9 +155,55 @@ class ServingMetrics:
         self.warmup_records.labels(model_path, code).inc(records)
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
-        """``(body, content type)`` for a scrape: Prometheus text, or OpenMetrics if ``accept`` asks for it."""
-        encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+        """``(body, content type)`` for a scrape, in TF Serving's text whatever ``accept`` asks for."""
+        return tf_serving_text(self.registry), "text/plain"
+
+
+def tf_serving_text(registry: CollectorRegistry) -> bytes:
+    """``registry``'s metrics as TF Serving's exporter prints them (``util/prometheus_exporter.cc``)."""
+    lines = []
+    for family in sorted(registry.collect(), key=lambda family: family.name):
+        kind = family.type if family.type in ("counter", "gauge", "histogram") else "untyped"
+        lines.append(f"# TYPE {family.name} {kind}")
+        if kind == "histogram":
+            lines.extend(_histogram_lines(family))
+            continue
+        for sample in family.samples:
+            if sample.name != family.name + "_created":
+                lines.append(f"{family.name}{{{_label_text(sample.labels)}}} {int(sample.value)}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _histogram_lines(family) -> list[str]:
+    """Per label set: cumulative ``_bucket`` lines up to ``le="+Inf"``, then ``_sum`` and ``_count``."""
+    points: dict[tuple, dict] = {}
+    for sample in family.samples:
+        labels = tuple((key, value) for key, value in sample.labels.items() if key != "le")
+        point = points.setdefault(labels, {"buckets": [], "sum": 0.0})
+        if sample.name == family.name + "_bucket":
+            point["buckets"].append((sample.labels["le"], sample.value))
+        elif sample.name == family.name + "_sum":
+            point["sum"] = sample.value
+    lines = []
+    for labels, point in points.items():
+        text = _label_text(dict(labels))
+        prefix = f"{family.name}_bucket{{{text}{',' if text else ''}"
+        for bound, cumulative in point["buckets"]:
+            lines.append(f'{prefix}le="{bound if bound == "+Inf" else _six_digits(float(bound))}"}} {int(cumulative)}')
+        lines.append(f"{family.name}_sum{{{text}}} {_six_digits(point['sum'])}")
+        lines.append(f"{family.name}_count{{{text}}} {int(point['buckets'][-1][1]) if point['buckets'] else 0}")
+    return lines
+
+
+def _label_text(labels: dict) -> str:
+    """``name="value"`` pairs with backslashes and quotes escaped, as TF Serving escapes them."""
+    return ",".join(f'{name}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
+                    for name, value in labels.items())
+
+
+def _six_digits(value: float) -> str:
+    """A double as absl::StrCat prints one: six significant digits, ``%g`` style."""
+    return f"{value:.6g}"
 
 
 class AccessLog:

@@ -13,6 +13,8 @@ from recipes.serve.metrics import AccessLog, ServingMetrics, status_name
 
 
 def _scrape(metrics: ServingMetrics) -> dict:
+    """``{(sample name, labels): value}`` as prometheus-client's parser reads a scrape: it names a
+    counter's samples ``..._total`` although the text, like TF Serving's, prints them without it."""
     body, content_type = metrics.render()
     assert content_type.startswith("text/plain")
     return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
@@ -96,9 +98,30 @@ def test_warmup_is_counted():
     assert samples[(":tensorflow:serving:model_warmup_latency_count", _labels(model_path="half/123", status="OK"))] == 1
 
 
-def test_openmetrics_is_rendered_when_asked_for():
-    body, content_type = ServingMetrics().render("application/openmetrics-text; version=1.0.0")
-    assert content_type.startswith("application/openmetrics-text") and body.endswith(b"# EOF\n")
+def test_a_scrape_prints_as_tf_serving_prints_whatever_accept_asks_for():
+    """TF Serving's exporter: # TYPE lines only, counters without _total or _created, integer counts,
+    six-digit bounds and sums, and TF Serving's text even to a client that asks for OpenMetrics."""
+    metrics = ServingMetrics()
+    metrics.observe("half", 1, "serving_default", "predict", "REST", 200, 0.0012345678)
+    metrics.observe_warmup('base/"1"', "OK", 0.5, 3)
+    body, content_type = metrics.render("application/openmetrics-text; version=1.0.0")
+    assert content_type == "text/plain"
+    lines = body.decode().splitlines()
+    assert not any(line.startswith("# HELP") or "_total" in line or "_created" in line for line in lines), body
+    labels = 'model_name="half",model_version="1",signature_name="serving_default",API="predict",entrypoint="REST"'
+    assert "# TYPE :tensorflow:serving:request_count counter" in lines
+    assert f':tensorflow:serving:request_count{{{labels},status="OK"}} 1' in lines
+    assert "# TYPE :tensorflow:serving:request_latency histogram" in lines
+    assert f':tensorflow:serving:request_latency_bucket{{{labels},le="10"}} 0' in lines
+    assert f':tensorflow:serving:request_latency_bucket{{{labels},le="1102"}} 0' in lines
+    assert f':tensorflow:serving:request_latency_bucket{{{labels},le="1983.59"}} 1' in lines
+    assert f':tensorflow:serving:request_latency_bucket{{{labels},le="+Inf"}} 1' in lines
+    assert f":tensorflow:serving:request_latency_sum{{{labels}}} 1234.57" in lines
+    assert f":tensorflow:serving:request_latency_count{{{labels}}} 1" in lines
+    assert ':tensorflow:serving:model_warmup_records_read{model_path="base/\\"1\\"",status="OK"} 3' in lines
+    metrics.observe_batch(3, 4)
+    assert ':tensorflow:serving:batching_session:input_batch_size_count{} 1' in metrics.render()[0].decode()
+    assert body.endswith(b"\n") and not body.endswith(b"\n\n")
 
 
 @pytest.mark.parametrize("status, name", [(200, "OK"), (404, "NOT_FOUND"), (503, "UNAVAILABLE"), (418, "INVALID_ARGUMENT"),

@@ -388,7 +388,7 @@ def test_tf_serving_flag_spellings_serve_one_model(tmp_path):
         assert response.status == 200 and json.loads(data) == {"predictions": [[2.5], [3.0]]}, data
         connection.request("GET", "/monitoring/prometheus/metrics")
         scraped = connection.getresponse().read().decode()
-        assert ":tensorflow:serving:batching_session:input_batch_size_count 1.0" in scraped
+        assert ":tensorflow:serving:batching_session:input_batch_size_count{} 1" in scraped
     finally:
         process.terminate()
         process.communicate(timeout=30)
@@ -416,7 +416,7 @@ def test_exports_carry_a_warmup_that_runs_before_the_version_is_available(tmp_pa
         assert str(tmp_path) not in entry["status"]["error_message"]
         assert running.raw("POST", "/v1/models/corrupt:predict", b'{"instances": [[1, 2, 3]]}')[0] == 404
         scraped = running.raw("GET", "/monitoring/prometheus/metrics")[1].decode()
-    assert ':tensorflow:serving:model_warmup_records_read_total{model_path="good/1",status="OK"} 1.0' in scraped
+    assert ':tensorflow:serving:model_warmup_records_read{model_path="good/1",status="OK"} 1' in scraped
 
 
 @pytest.mark.parametrize("raw", [b"GARBAGE\r\n\r\n", b"POST /v1/models/x:predict HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
