@@ -158,7 +158,7 @@ def without_autotuning(dataset):
 
     Keras starts a new iterator over a dataset at every epoch and at every validation pass, and the
     old iterator's shutdown waits for its autotuning thread: on a 2-core CPU that held the next
-    epoch up 2 to 5 s each time (``benchmarks/throughput.py`` measures it)."""
+    epoch up 2 to 14 s at a time (the README's speedrun section has the measurement)."""
     import tensorflow as tf
 
     if not isinstance(dataset, tf.data.Dataset):
