@@ -45,6 +45,29 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+_save_json_in_place = keras_tuner.src.utils.save_json
+
+
+def save_json_atomically(path, obj) -> str:
+    """keras-tuner's ``utils.save_json``, but written to a temporary file, synced and renamed over
+    ``path``. keras-tuner writes its oracle, trial and tuner state in place, so a search killed
+    mid-write left an empty file that no later run could reload (``JSONDecodeError``). Remote
+    paths (``gs://``...) keep keras-tuner's own writer."""
+    if "://" in str(path):
+        return _save_json_in_place(path, obj)
+    text = json.dumps(obj)
+    temporary = f"{path}.{os.getpid()}.tmp"
+    with open(temporary, "w") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.replace(temporary, path)
+    return text
+
+
+keras_tuner.src.utils.save_json = save_json_atomically  # every keras-tuner state file goes through it
+
+
 class RecipeTunerMixin:
     """Progress per trial, and a record of which worker ran it, how long it took and the
     process's memory afterwards (``<project>/workers/<tuner id>.jsonl``)."""

@@ -330,3 +330,21 @@ def test_trials_train_under_the_given_distribution_strategy(fashion_mnist_dir, t
                  fixed=_pinned("units"), distribute=strategy, extra_callbacks=[TrainsUnder()], **SLICE)
     assert len(found.trials) == 2 and all(t.status == "COMPLETED" for t in found.trials)
     assert len(TrainsUnder.seen) == 2 and all(seen is strategy for seen in TrainsUnder.seen)
+
+
+def test_keras_tuner_state_files_are_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A process killed while keras-tuner saves its state leaves the previous file, never a torn one."""
+    from recipes.tuning import tuners
+
+    assert keras_tuner.src.utils.save_json is tuners.save_json_atomically
+    path = tmp_path / "oracle.json"
+    keras_tuner.src.utils.save_json(str(path), {"trials": [1]})
+    assert keras_tuner.src.utils.load_json(str(path)) == {"trials": [1]}
+
+    def killed(descriptor):
+        raise KeyboardInterrupt("killed before the rename")
+
+    monkeypatch.setattr(os, "fsync", killed)
+    with pytest.raises(KeyboardInterrupt):
+        keras_tuner.src.utils.save_json(str(path), {"trials": [1, 2]})
+    assert keras_tuner.src.utils.load_json(str(path)) == {"trials": [1]}
