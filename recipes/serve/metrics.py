@@ -197,8 +197,8 @@ def _histogram_lines(family) -> list[str]:
 
 def _label_text(labels: dict) -> str:
     """``name="value"`` pairs with backslashes and quotes escaped, as TF Serving escapes them."""
-    return ",".join(f'{name}="{value.replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-                    for name, value in labels.items())
+    escaped = {name: value.replace("\\", "\\\\").replace('"', '\\"') for name, value in labels.items()}
+    return ",".join(f'{name}="{value}"' for name, value in escaped.items())
 
 
 def _six_digits(value: float) -> str:

@@ -4,6 +4,7 @@ callbacks, fit, evaluate on the test split, and return a ``Result``."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import shutil
 import tempfile
@@ -202,6 +203,7 @@ def compile_and_fit(model: keras.Model, data, *, optimizer: str | keras.optimize
     if not isinstance(data, Data):
         data = as_data(data, batch_size=batch_size, validation_split=validation_split,
                        seed=0 if seed is None else seed)
+    data = copy.copy(data)  # the splits below are replaced in this call's copy, not in the caller's Data
     if not tf_data_autotune:
         for split in ("train", "validation", "test"):
             setattr(data, split, without_autotuning(getattr(data, split)))

@@ -142,6 +142,7 @@ def test_fit_gets_datasets_without_tf_data_autotuning_unless_asked(monkeypatch, 
 
     monkeypatch.setattr(keras.Model, "fit", recording_fit)
     model = architectures.build("mlp", input_shape=(2,), num_classes=2, hidden_units=(4,))
-    compile_and_fit(model, data.load("toy_circles", batch_size=32), epochs=1, callbacks={}, verbose=0,
-                    tf_data_autotune=autotune)
+    loaded = data.load("toy_circles", batch_size=32)
+    compile_and_fit(model, loaded, epochs=1, callbacks={}, verbose=0, tf_data_autotune=autotune)
     assert seen == {"train": autotune, "validation": autotune}
+    assert loaded.train.options().autotune.enabled is not False  # the caller's Data is left as it was
