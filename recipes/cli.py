@@ -170,9 +170,30 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(rewritten, namespace)
 
 
+def serve_ports(args) -> tuple[int, int | None]:
+    """(REST port, gRPC port or None) from --port, --rest_api_port and --grpc-port: --port is the
+    REST port, unless --rest_api_port names that, when it is TF Serving's --port, the gRPC one."""
+    if args.rest_api_port is None:
+        return (8501 if args.port is None else args.port), args.grpc_port
+    if args.port is None or args.port == args.grpc_port:
+        grpc_port = args.grpc_port
+    elif args.grpc_port is not None:
+        raise RecipeError(f"--port {args.port} with --rest_api_port is TF Serving's gRPC port, but --grpc-port "
+                          f"says {args.grpc_port}; give one of them")
+    else:
+        grpc_port = args.port or None  # TF Serving's --port=0: no gRPC port
+    if grpc_port == args.rest_api_port:
+        raise RecipeError(f"--rest_api_port and the gRPC port are both {grpc_port}; they must differ")
+    return args.rest_api_port, grpc_port
+
+
 def cmd_serve(args) -> int:
+    from recipes.serve.config import parse_channel_arguments
     from recipes.serve.server import AddressInUseError, check_port, options_from_flags, run_server
 
+    if args.rest_api_timeout_in_ms < 0:
+        raise RecipeError(f"--rest_api_timeout_in_ms must be 0 (no limit) or more. Received: {args.rest_api_timeout_in_ms}")
+    args.port, args.grpc_port = serve_ports(args)
     for port in (args.port, args.grpc_port):
         if port is not None:
             check_port(args.host, port)  # before the models folder or config file is read
@@ -185,11 +206,16 @@ def cmd_serve(args) -> int:
         enable_model_warmup=args.enable_model_warmup,
         num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
         max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms, batch_threads=args.batch_threads,
-        max_body_bytes=args.max_body_bytes, access_log=args.access_log)
+        max_body_bytes=args.max_body_bytes, access_log=args.access_log, grpc_socket_path=args.grpc_socket_path,
+        grpc_channel_arguments=parse_channel_arguments(args.grpc_channel_arguments),
+        rest_timeout_ms=args.rest_api_timeout_in_ms)
     try:
         run_server(host=args.host, port=args.port, grpc_port=args.grpc_port, workers=args.workers, **options)
     except AddressInUseError as error:
-        flag = "--grpc-port" if error.port == args.grpc_port else "--port"
+        if error.port == args.grpc_port:
+            flag = "--port" if args.rest_api_port is not None else "--grpc-port"
+        else:
+            flag = "--rest_api_port" if args.rest_api_port is not None else "--port"
         raise RecipeError(f"port {error.port} on {error.host} is in use (by another server?); "
                           f"choose another with {flag} N") from None
     return 0
@@ -316,16 +342,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve", allow_abbrev=False, parents=[common], help="serve exported models over TF Serving's REST and gRPC APIs",
-        description="Serve exported models as TF Serving does. TF Serving's flag spellings work too, except "
-                    "--port: TF Serving's --port is its gRPC port, here it is the REST port (TF Serving's "
-                    "--rest_api_port); gRPC is --grpc-port.")
+        description="Serve exported models as TF Serving does. TF Serving's flag spellings work too. One "
+                    "clash: TF Serving's --port is its gRPC port, while --port alone is the REST port here "
+                    "(gRPC is --grpc-port). Given with --rest_api_port, --port is read as TF Serving reads "
+                    "it, the gRPC port, so TF Serving's own command lines run unchanged.")
     serve.add_argument("base_path", nargs="?", default=None,
                        help="folder of NAME/VERSION exports (default: saved_models)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
-    serve.add_argument("--port", "--rest_api_port", dest="port", type=int, default=8501,
-                       help="REST port (default 8501, TF Serving's REST port)")
+    serve.add_argument("--port", type=int, default=None,
+                       help="REST port (default 8501, TF Serving's REST port); with --rest_api_port, the gRPC "
+                            "port as in TF Serving (0: no gRPC port)")
+    serve.add_argument("--rest_api_port", type=int, default=None, help="REST port, TF Serving's spelling")
     serve.add_argument("--grpc-port", type=int, default=None,
                        help="also serve TF Serving's gRPC API on this port (TF Serving's is 8500)")
+    serve.add_argument("--grpc_socket_path", metavar="PATH",
+                       help="also serve gRPC on this Unix socket, as TF Serving's flag")
+    serve.add_argument("--grpc_channel_arguments", default="", metavar="KEY=VALUE,...",
+                       help="gRPC server arguments, as TF Serving's flag (grpc.max_connection_age_ms=2000,...)")
+    serve.add_argument("--rest_api_timeout_in_ms", type=int, default=30_000, metavar="MS",
+                       help="answer 504 to a REST predict, classify or regress not done in this time "
+                            "(default 30000, as TF Serving; 0: no limit)")
     serve.add_argument("--model_name", "--model-name", dest="model_name", help="with --model_base_path: the model's name (default: default)")
     serve.add_argument("--model_base_path", "--model-base-path", dest="model_base_path",
                        help="serve one model whose version folders are in this folder, as TF Serving")

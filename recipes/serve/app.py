@@ -38,6 +38,7 @@ from recipes.serve.service import ModelService, ModelSpec
 log = logging.getLogger("keras_recipes.serve")
 
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
+DEFAULT_REST_TIMEOUT_MS = 30_000  # TF Serving's --rest_api_timeout_in_ms
 METRICS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's default
 _REST_PATH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
 _PREDICTION_PATH = re.compile(
@@ -65,7 +66,9 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
                allowed_batch_sizes: tuple[int, ...] = (), poll_seconds: float = 2.0,
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, repository: ModelRepository | None = None,
                metrics: bool = True, metrics_path: str = METRICS_PATH, access_log=None,
-               grpc_port: int | None = None, grpc_host: str = "127.0.0.1") -> Starlette:
+               grpc_port: int | None = None, grpc_host: str = "127.0.0.1", grpc_socket_path: str | None = None,
+               grpc_channel_arguments=(), grpc_reuse_port: bool = False,
+               rest_timeout_ms: float | None = DEFAULT_REST_TIMEOUT_MS) -> Starlette:
     """A Starlette app serving the models under ``base_path`` (or ``repository``).
 
     ``batching`` merges concurrent requests for the same signature, up to ``max_batch_size``
@@ -73,8 +76,13 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
     a queue of more than ``max_enqueued_batches`` batches answers 503, and ``allowed_batch_sizes``
     pads each batch to the next allowed size. New versions are picked up every ``poll_seconds``
     (0: only at start). ``metrics`` serves Prometheus metrics at ``metrics_path``; ``access_log``
-    (a logger, a file path or ``-``) writes one line per request; ``grpc_port`` also serves TF
-    Serving's gRPC API there, on the same models and batcher.
+    (a logger, a file path or ``-``) writes one line per request. ``grpc_port`` (and/or
+    ``grpc_socket_path``, a Unix socket) also serves TF Serving's gRPC API, on the same models and
+    batcher, once the models found at start have loaded, as TF Serving starts it; see
+    ``grpc_service.start_grpc_server`` for ``grpc_channel_arguments`` and ``grpc_reuse_port``. A
+    predict, classify or regress over REST that takes longer than ``rest_timeout_ms`` (TF Serving's
+    ``--rest_api_timeout_in_ms``; ``None`` or 0: no limit) is answered 504; its computation still
+    runs to the end.
     """
     from recipes.serve.metrics import AccessLog, ServingMetrics
     from recipes.serve.warmup import WarmupReplay
@@ -97,6 +105,8 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
     async def scrape(request: Request) -> Response:
         body, content_type = recorder.render(request.headers.get("accept"))
         return Response(body, media_type=content_type)
+
+    rest_timeout_s = rest_timeout_ms / 1000 if rest_timeout_ms else None
 
     async def rest(request: Request) -> Response:
         path = _raw_path(request)
@@ -130,9 +140,14 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
             spec = ModelSpec(*_model_info(name, version, label))
             seen.api, seen.name = verb, spec.name
             body = await _body(request, max_body_bytes)
-            if verb == "predict":
-                return await _predict(spec, body, seen)
-            return await _examples(spec, body, verb, seen)
+            try:
+                async with asyncio.timeout(rest_timeout_s):
+                    if verb == "predict":
+                        return await _predict(spec, body, seen)
+                    return await _examples(spec, body, verb, seen)
+            except TimeoutError:
+                raise RequestError(504, f"Deadline Exceeded: no answer within {rest_timeout_ms:g} ms "
+                                        "(--rest_api_timeout_in_ms)") from None
         if method == "GET":
             match = _STATUS_PATH.fullmatch(path)
             if match is None:
@@ -205,14 +220,16 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
     @contextlib.asynccontextmanager
     async def lifespan(app):
         grpc_server = None
-        if grpc_port is not None:
-            from recipes.serve.grpc_service import start_grpc_server  # loads TensorFlow
-
-            grpc_server = await start_grpc_server(service, grpc_host, grpc_port)
-            app.state.grpc_server = grpc_server
         try:
             await asyncio.to_thread(repository.start)
             log.info("serving %s from %s", ", ".join(repository.names()) or "no models yet", repository.base_path)
+            if grpc_port is not None or grpc_socket_path is not None:
+                from recipes.serve.grpc_service import start_grpc_server  # loads TensorFlow
+
+                grpc_server = await start_grpc_server(service, grpc_host, grpc_port, socket_path=grpc_socket_path,
+                                                      channel_arguments=grpc_channel_arguments,
+                                                      reuse_port=grpc_reuse_port)
+                app.state.grpc_server = grpc_server
             yield
         finally:
             if grpc_server is not None:

@@ -136,10 +136,12 @@ def _parse(text: str, message, source: str, example: str):
         return text_format.Parse(text, message)
     except text_format.ParseError as error:
         reason = re.sub(r"^\d+:\d+ : ", "", str(error)).strip().rstrip(".")
-        where = f" at line {error.GetLine()}, column {error.GetColumn()}" if error.GetLine() else ""
-        raise ConfigError(f"Invalid protobuf file: '{source}': error parsing text-format "
-                          f"{message.DESCRIPTOR.full_name}{where}: {reason}; fix that line (the file should look "
-                          f"like: {example})") from None
+        # TF Serving's words, as protobuf's C++ parser logs them: "Error parsing text-format NAME: 1:12: ..."
+        where = f"{error.GetLine()}:{error.GetColumn()}: " if error.GetLine() else ""
+        line = f" (line {error.GetLine()}, column {error.GetColumn()})" if error.GetLine() else ""
+        raise ConfigError(f"Invalid protobuf file: '{source}': Error parsing text-format "
+                          f"{message.DESCRIPTOR.full_name}: {where}{reason}{line}; fix that line (the file should "
+                          f"look like: {example})") from None
 
 
 def _base_path(model, root: Path | None, source: str) -> Path:
@@ -347,3 +349,17 @@ def parse_monitoring_config(text: str, *, source: str = "<monitoring config>") -
 
 def read_monitoring_config_file(path) -> MonitoringConfig:
     return parse_monitoring_config(_read(path, "MonitoringConfig", "--monitoring_config_file"), source=str(path))
+
+
+def parse_channel_arguments(text: str) -> list[tuple[str, int | str]]:
+    """TF Serving's ``--grpc_channel_arguments``: ``key=value`` pairs separated by commas, each
+    value passed as an int where it reads as a 32-bit one, else as a string (``main.cc``)."""
+    arguments = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--grpc_channel_arguments: {item!r} is not key=value; write them as "
+                              "grpc.max_connection_age_ms=2000,grpc.keepalive_time_ms=10000")
+        is_int32 = re.fullmatch(r"[+-]?[0-9]{1,10}", value) is not None and -2**31 <= int(value) < 2**31
+        arguments.append((key, int(value) if is_int32 else value))
+    return arguments

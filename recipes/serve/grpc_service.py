@@ -30,8 +30,8 @@ import tensorflow as tf
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import error_codes_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     model_service_pb2_grpc, predict_pb2, prediction_service_pb2_grpc,
-                                     regression_pb2)
+                                     inference_pb2, model_service_pb2_grpc, predict_pb2,
+                                     prediction_service_pb2_grpc, regression_pb2)
 
 from recipes.serve.codec import DEFAULT_SIGNATURE, RequestError
 from recipes.serve.server import AddressError, bind_sockets
@@ -43,6 +43,7 @@ DEFAULT_GRPC_PORT = 8500
 MAX_MESSAGE_BYTES = 2**31 - 1  # TF Serving's SetMaxMessageSize(INT_MAX), for receiving and sending
 MAX_ERROR_CHARS = 1024  # TF Serving's ToGRPCStatus truncates longer messages
 SIGNATURE_DEF = "signature_def"
+CLASSIFY_METHOD, REGRESS_METHOD = "tensorflow/serving/classify", "tensorflow/serving/regress"
 
 _CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 404: grpc.StatusCode.NOT_FOUND,
           413: grpc.StatusCode.RESOURCE_EXHAUSTED, 429: grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -139,6 +140,28 @@ def _ndarray(proto, alias: str) -> np.ndarray:
         raise RequestError(400, f"tensor parsing error: {alias}") from None
 
 
+_VALUE_FIELDS = {"f": "float_val", "d": "double_val", "i": "int_val", "h": "int_val", "b": "int_val", "B": "int_val",
+                 "H": "int_val", "q": "int64_val", "l": "int64_val", "I": "uint32_val", "Q": "uint64_val", "L": "uint64_val",
+                 "?": "bool_val", "e": "half_val"}
+
+
+def _fill_tensor_proto(proto, array: np.ndarray) -> None:
+    """``array`` as TF Serving's Predict answers (``Tensor::AsProtoField``): dtype, shape and the
+    values in the typed field (``float_val``, ``int64_val``, ...), never ``tensor_content``, so
+    that a client that reads ``outputs["y"].float_val`` gets the values here too."""
+    array = np.asarray(array)
+    field = _VALUE_FIELDS.get(array.dtype.char)
+    if field is None:  # strings, bfloat16, complex: TensorFlow's converter writes their typed fields itself
+        proto.CopyFrom(tf.make_tensor_proto(array))
+        return
+    proto.dtype = tf.dtypes.as_dtype(array.dtype).as_datatype_enum
+    proto.tensor_shape.dim.extend(proto.tensor_shape.Dim(size=size) for size in array.shape)
+    flat = array.ravel()
+    if field == "half_val":
+        flat = flat.view(np.uint16)
+    getattr(proto, field).extend(flat.tolist())
+
+
 def _input_protos(definition, sent: Mapping) -> dict:
     """The TensorProto for each signature input, as ``VerifyRequestInputsSize`` and
     ``GetInputValues`` pick them: the request's, else the signature's default."""
@@ -199,6 +222,16 @@ def _examples(proto) -> list[bytes]:
     return []
 
 
+def _fill_classifications(result, results: list[list[tuple[bytes, float | None]]]) -> None:
+    for classes in results:
+        classifications = result.classifications.add()
+        for label, score in classes:
+            entry = classifications.classes.add()
+            entry.label = label.decode("utf-8", "replace")  # a proto string; TF Serving's labels are bytes
+            if score is not None:
+                entry.score = score
+
+
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     def __init__(self, service: ModelService):
         self.service = service
@@ -214,6 +247,10 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     async def Regress(self, request, context):
         return await _answer(context, "Regress", self._regress(request), service=self.service, request=request,
                              api="regress")
+
+    async def MultiInference(self, request, context):
+        return await _answer(context, "MultiInference", self._multi_inference(request), service=self.service,
+                             request=request.tasks[0] if request.tasks else None, api="multi_inference")
 
     async def GetModelMetadata(self, request, context):
         return await _answer(context, "GetModelMetadata", self._metadata(request), service=self.service, request=request,
@@ -239,7 +276,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = predict_pb2.PredictResponse()
         _set_model_spec(response.model_spec, spec.name, served.version, key)
         for alias in aliases:
-            response.outputs[alias].CopyFrom(tf.make_tensor_proto(outputs[alias]))
+            _fill_tensor_proto(response.outputs[alias], outputs[alias])
         return response
 
     async def _classify(self, request) -> classification_pb2.ClassificationResponse:
@@ -248,13 +285,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         results = await self.service.classify(served, spec.signature_name, _examples(request.input))
         response = classification_pb2.ClassificationResponse()
         _set_model_spec(response.model_spec, spec.name, served.version, spec.signature_name)
-        for classes in results:
-            classifications = response.result.classifications.add()
-            for label, score in classes:
-                entry = classifications.classes.add()
-                entry.label = label.decode("utf-8", "replace")  # a proto string; TF Serving's labels are bytes
-                if score is not None:
-                    entry.score = score
+        _fill_classifications(response.result, results)
         return response
 
     async def _regress(self, request) -> regression_pb2.RegressionResponse:
@@ -265,6 +296,37 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         _set_model_spec(response.model_spec, spec.name, served.version, spec.signature_name)
         for value in values:
             response.result.regressions.add().value = value
+        return response
+
+    async def _multi_inference(self, request) -> inference_pb2.MultiInferenceResponse:
+        """Classify and regress tasks over one input, on the version the first task names, with
+        TF Serving's checks (``multi_inference.cc``). Each task runs its own signature."""
+        served = self.service.find(_spec(request.tasks[0]) if request.tasks else ModelSpec(""))
+        names = set()
+        for task in request.tasks:
+            if not task.model_spec.name:
+                raise RequestError(400, "Found ModelSpec with an empty model name.")
+            if task.model_spec.name != request.tasks[0].model_spec.name:
+                raise RequestError(400, "All ModelSpecs in a MultiInferenceRequest must access the same model name.")
+            name = task.model_spec.signature_name or DEFAULT_SIGNATURE
+            if name in names:
+                raise RequestError(400, f"Duplicate evaluation of signature: {name}")
+            names.add(name)
+            if name not in served.signature_def_map:
+                raise RequestError(400, f"Requested signature not found in model graph: {name}")
+            if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
+                raise RequestError(501, f"Unsupported signature method_name: {task.method_name}")
+        examples = _examples(request.input)
+        response = inference_pb2.MultiInferenceResponse()
+        for task in request.tasks:
+            result = response.results.add()
+            if task.method_name == CLASSIFY_METHOD:
+                _fill_classifications(result.classification_result,
+                                      await self.service.classify(served, task.model_spec.signature_name, examples))
+            else:
+                for value in await self.service.regress(served, task.model_spec.signature_name, examples):
+                    result.regression_result.regressions.add().value = value
+            _set_model_spec(result.model_spec, task.model_spec.name, served.version, task.model_spec.signature_name)
         return response
 
     async def _metadata(self, request) -> get_model_metadata_pb2.GetModelMetadataResponse:
@@ -332,28 +394,47 @@ class ModelStatusService(model_service_pb2_grpc.ModelServiceServicer):
         return response
 
 
-async def start_grpc_server(service: ModelService, host: str = "127.0.0.1", port: int = DEFAULT_GRPC_PORT, *,
+async def start_grpc_server(service: ModelService, host: str = "127.0.0.1", port: int | None = DEFAULT_GRPC_PORT, *,
+                            socket_path: str | None = None, channel_arguments=(), reuse_port: bool = False,
                             max_message_bytes: int = MAX_MESSAGE_BYTES) -> grpc.aio.Server:
     """A started ``grpc.aio`` server on the running loop; stop it with ``await server.stop(grace)``.
 
-    A port that cannot be bound raises ``AddressError`` (``AddressInUseError`` when it is taken).
+    It listens on ``host:port`` (``None``: no TCP port) and, with ``socket_path``, on that Unix
+    socket too, as TF Serving's ``--grpc_socket_path``. ``channel_arguments`` (``(key, value)``
+    pairs, see ``parse_channel_arguments``) override the defaults. ``reuse_port`` binds with
+    ``SO_REUSEPORT``, for server processes that share the port. A port that cannot be bound raises
+    ``AddressError`` (``AddressInUseError`` when it is taken).
     """
-    options = [("grpc.max_receive_message_length", max_message_bytes),
-               ("grpc.max_send_message_length", max_message_bytes),
-               ("grpc.so_reuseport", 0)]  # else a second server on the port would share it silently
-    server = grpc.aio.server(options=options)
+    options = {"grpc.max_receive_message_length": max_message_bytes,
+               "grpc.max_send_message_length": max_message_bytes,
+               # without reuse_port a second server on the port would share it silently
+               "grpc.so_reuseport": int(reuse_port)}
+    options.update(channel_arguments)
+    server = grpc.aio.server(options=list(options.items()))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(service), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelStatusService(service), server)
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    try:
-        bound = server.add_insecure_port(address)
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        await server.stop(None)
-        for sock in bind_sockets(host, port):  # raises the reason, if the port is still unusable
-            sock.close()
-        raise AddressError(f"cannot listen for gRPC on {host} port {port}", host=host, port=port)
+    if port is not None:
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        try:
+            bound = server.add_insecure_port(address)
+        except RuntimeError:
+            bound = 0
+        if not bound:
+            await server.stop(None)
+            if not reuse_port:
+                for sock in bind_sockets(host, port):  # raises the reason, if the port is still unusable
+                    sock.close()
+            raise AddressError(f"cannot listen for gRPC on {host} port {port}", host=host, port=port)
+        log.info("gRPC listening on %s:%d", host, bound)
+    if socket_path is not None:
+        try:
+            bound = server.add_insecure_port(f"unix:{socket_path}")
+        except RuntimeError:
+            bound = 0
+        if not bound:
+            await server.stop(None)
+            raise AddressError(f"cannot listen for gRPC on the Unix socket {socket_path} (--grpc_socket_path): "
+                               "is its folder there and writable?", host=socket_path, port=0)
+        log.info("gRPC listening on the Unix socket %s", socket_path)
     await server.start()
-    log.info("gRPC listening on %s:%d", host, bound)
     return server

@@ -89,6 +89,9 @@ def run_server(base_path="saved_models", *, host: str = "127.0.0.1", port: int =
     from recipes.serve.workers import check_workers, default_workers
 
     workers = default_workers() if workers is None else check_workers(workers)
+    if workers > 1 and app_options.get("grpc_socket_path") is not None:
+        raise RecipeError("--grpc_socket_path serves gRPC from one process: a Unix socket cannot be shared "
+                          f"by {workers} workers; drop --workers or the socket path")
     sockets = bind_sockets(host, port)  # before the models load, so that a busy port fails at once
     try:
         if grpc_port is not None:

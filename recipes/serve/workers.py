@@ -178,53 +178,8 @@ def _worker(index: int, sockets: list[socket.socket], host: str, grpc_port: int 
     from recipes.serve.app import create_app
     from recipes.serve.server import serve_app
 
-    app = create_app(**app_options)  # gRPC (on a shared port) is started by the lifespan below
-    if grpc_port is not None:
-        _serve_grpc_in_lifespan(app, host, grpc_port)
+    app = create_app(**app_options, grpc_port=grpc_port, grpc_host=host, grpc_reuse_port=True)
     serve_app(app, host, sockets, grpc_port=grpc_port)
-
-
-def _serve_grpc_in_lifespan(app, host: str, port: int) -> None:
-    """Start gRPC on the shared ``port`` before the app's own start-up (as ``create_app`` does for
-    one process), and stop it after the app's shutdown."""
-    inner = app.router.lifespan_context
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app_):
-        server = await start_shared_grpc_server(app.state.service, host, port)
-        app.state.grpc_server = server
-        try:
-            async with inner(app_) as state:
-                yield state
-        finally:
-            await server.stop(5)
-
-    app.router.lifespan_context = lifespan
-
-
-async def start_shared_grpc_server(service, host: str, port: int):
-    """``grpc_service.start_grpc_server``, but bound with ``SO_REUSEPORT`` so that every worker
-    serves the one gRPC port (the parent has checked that nothing else holds it)."""
-    import grpc
-    from tensorflow_serving.apis import model_service_pb2_grpc, prediction_service_pb2_grpc
-
-    from recipes.serve.grpc_service import MAX_MESSAGE_BYTES, ModelStatusService, PredictionService
-    from recipes.serve.server import AddressError
-
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                                      ("grpc.so_reuseport", 1)])
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(service), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelStatusService(service), server)
-    try:
-        bound = server.add_insecure_port(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
-    except RuntimeError:
-        bound = 0
-    if not bound:
-        await server.stop(None)
-        raise AddressError(f"cannot listen for gRPC on {host} port {port}", host=host, port=port)
-    await server.start()
-    return server
 
 
 # --- the parent --------------------------------------------------------------------------------

@@ -49,6 +49,13 @@ BAD_INPUTS = [
     (["predict", "{exported}", f"{NOWHERE}.png"], f"{NOWHERE}.png: no such file"),
     (["evaluate", NOWHERE, "--data", "fashion_mnist"], f"{NOWHERE} is not an exported model"),
     (["serve", NOWHERE, "--port", "99999"], "port must be a whole number from 1 to 65535"),
+    (["serve", NOWHERE, "--rest_api_port", "8601", "--port", "8600", "--grpc-port", "8700"],
+     "--port 8600 with --rest_api_port is TF Serving's gRPC port, but --grpc-port says 8700"),
+    (["serve", NOWHERE, "--rest_api_port", "8601", "--port", "8601"],
+     "--rest_api_port and the gRPC port are both 8601; they must differ"),
+    (["serve", NOWHERE, "--grpc_channel_arguments", "grpc.max_connection_age_ms"],
+     "--grpc_channel_arguments: 'grpc.max_connection_age_ms' is not key=value"),
+    (["serve", NOWHERE, "--rest_api_timeout_in_ms", "-1"], "--rest_api_timeout_in_ms must be 0 (no limit) or more"),
     pytest.param(["export", NOWHERE], f"{NOWHERE} holds no unfinished run",
                  marks=pytest.mark.skipif(not hasattr(cli, "cmd_export"), reason="no `keras-recipes export` here")),
 ]
@@ -120,3 +127,16 @@ def test_a_bad_setting_ends_the_process_with_one_line(tmp_path):
     assert done.returncode == 2
     assert _one_error_line(done.stderr) == "keras-recipes: error: learning_rate must be a number above 0; got -1"
     assert not list(tmp_path.iterdir())  # nothing ran
+
+
+@pytest.mark.parametrize("flags, ports", [
+    ([], (8501, None)),
+    (["--port", "9000"], (9000, None)),  # ours: --port alone is the REST port
+    (["--port", "9000", "--grpc-port", "9001"], (9000, 9001)),
+    (["--rest_api_port", "9000"], (9000, None)),
+    (["--port", "9001", "--rest_api_port", "9000"], (9000, 9001)),  # TF Serving's: --port is gRPC
+    (["--port=9001", "--rest_api_port=9000", "--grpc-port=9001"], (9000, 9001)),
+    (["--port=0", "--rest_api_port=9000"], (9000, None)),  # TF Serving's --port=0: no gRPC port
+])
+def test_serve_reads_port_flags_as_ours_or_as_tf_servings(flags, ports):
+    assert cli.serve_ports(cli.build_parser().parse_args(["serve", *flags])) == ports

@@ -24,6 +24,7 @@ from recipes.serve.config import (
     PrometheusConfig,
     Specific,
     parse_batching_parameters,
+    parse_channel_arguments,
     parse_model_config,
     parse_monitoring_config,
     read_batching_parameters_file,
@@ -100,6 +101,8 @@ def test_tf_servings_bad_model_config_is_refused_naming_the_file_and_the_line():
     message = str(refused.value)
     assert "bad_model_config.txt" in message and "\n" not in message
     assert "line 1, column 1" in message and 'no field named "improperly"' in message
+    # the words TF Serving's own test (testBadModelConfig) looks for in its stderr
+    assert "Error parsing text-format tensorflow.serving.ModelServerConfig" in message
     assert "ModelServerConfig" in message and "model_config_list" in message  # what the file should look like
 
 
@@ -122,8 +125,8 @@ def test_a_missing_config_file_says_so(tmp_path):
     (_config(_model("a", "/m/a", 'version_labels { key: "" value: 1 }')), "version label ''"),
     ('custom_model_config { type_url: "x" }', "custom_model_config is not supported"),
     ("model_config_list { config { name: 'a' base_path: '/m' model_version_policy { newest {} } } }",
-     ('line 1, column 79: Message type "tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy" '
-      'has no field named "newest"')),
+     ('1:79: Message type "tensorflow.serving.FileSystemStoragePathSourceConfig.ServableVersionPolicy" '
+      'has no field named "newest" (line 1, column 79)')),
 ])
 def test_invalid_model_configs_are_refused_with_what_to_do(text, message):
     with pytest.raises(ConfigError, match="^models.config: |^Invalid protobuf file: 'models.config'") as refused:
@@ -522,3 +525,23 @@ def test_malformed_monitoring_configs_are_refused(tmp_path, text, message):
     with pytest.raises(ConfigError) as refused:
         read_monitoring_config_file(tmp_path / "monitoring.config")
     assert message in str(refused.value) and "monitoring.config" in str(refused.value)
+
+
+# --- --grpc_channel_arguments ------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, expected", [
+    ("", []),
+    ("grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb",
+     [("grpc.max_connection_age_ms", 2000), ("grpc.lb_policy_name", "grpclb")]),
+    ("grpc.so_reuseaddr=1, grpc.x=-7", [("grpc.so_reuseaddr", 1), ("grpc.x", -7)]),
+    ("a=2147483648,b=1_000,c=", [("a", "2147483648"), ("b", "1_000"), ("c", "")]),  # not int32: a string
+])
+def test_grpc_channel_arguments_parse_as_tf_serving_parses_them(text, expected):
+    assert parse_channel_arguments(text) == expected
+
+
+@pytest.mark.parametrize("text, item", [("grpc.max_connection_age_ms", "grpc.max_connection_age_ms"), ("=3", "=3"),
+                                        ("a=1,,b", "b")])
+def test_a_malformed_grpc_channel_argument_is_refused_with_the_form(text, item):
+    with pytest.raises(ConfigError, match=f"'{item}' is not key=value; write them as grpc.max_connection_age_ms=2000"):
+        parse_channel_arguments(text)

@@ -17,7 +17,7 @@ from tensorflow.core.example import example_pb2
 from tensorflow.core.framework import tensor_pb2
 from tensorflow.core.protobuf import error_codes_pb2, saved_model_pb2
 from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2, get_model_status_pb2,
-                                     model_management_pb2, model_service_pb2_grpc, predict_pb2,
+                                     inference_pb2, model_management_pb2, model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 
 from recipes.serve.batching import Batcher
@@ -164,8 +164,25 @@ def test_predict_half_plus_two(predictions):
     assert (response.model_spec.name, response.model_spec.version.value) == ("half_plus_two", 123)
     assert response.model_spec.signature_name == "serving_default"
     assert list(response.outputs) == ["y"]
-    assert response.outputs["y"].dtype == tf.float32.as_datatype_enum and response.outputs["y"].tensor_content
+    assert response.outputs["y"].dtype == tf.float32.as_datatype_enum
     np.testing.assert_allclose(tf.make_ndarray(response.outputs["y"]), [[2.5], [3.0]])
+    # as TF Serving answers (Tensor::AsProtoField): the values in float_val, which clients read directly
+    assert list(response.outputs["y"].float_val) == [2.5, 3.0] and not response.outputs["y"].tensor_content
+    assert [dim.size for dim in response.outputs["y"].tensor_shape.dim] == [2, 1]
+
+
+@pytest.mark.parametrize("array", [np.array([[0.2, 1.0]], np.float32), np.arange(6, dtype=np.int64).reshape(2, 3),
+                                   np.array([3, 255], np.uint8), np.array([True, False]), np.array([1.5], np.float16),
+                                   np.array([1e300], np.float64), np.zeros((0, 4), np.float32), np.float32(7.0),
+                                   np.array([b"cat", b""], dtype=object)])
+def test_output_tensors_are_written_in_their_typed_fields(array):
+    from recipes.serve.grpc_service import _fill_tensor_proto
+
+    proto = tensor_pb2.TensorProto()
+    _fill_tensor_proto(proto, array)
+    assert not proto.tensor_content
+    back = tf.make_ndarray(proto)
+    assert back.dtype == array.dtype and back.shape == array.shape and (back == array).all()
 
 
 def test_predict_a_named_version_and_the_tf2_model(predictions):
@@ -290,6 +307,51 @@ def test_classify_and_regress_refusals(predictions):
     error = _refused(predictions.Classify, _example_request(CLASSIFY, "", _example(x=1.0)))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT  # serving_default takes x, not tf.Examples
     assert "No classification inputs found in SignatureDef" in error.details()
+
+
+def _multi_inference_request(*tasks, model="half_plus_two", examples=()):
+    request = inference_pb2.MultiInferenceRequest()
+    for signature, method in tasks:
+        task = request.tasks.add()
+        task.model_spec.name, task.model_spec.signature_name = model, signature
+        task.method_name = f"tensorflow/serving/{method}"
+    request.input.example_list.examples.extend(examples)
+    return request
+
+
+@pytest.mark.parametrize("model", ["half_plus_two", "half_plus_two_tf2"])
+def test_multi_inference_runs_each_task_on_one_input(predictions, model):
+    """TF Serving's own testMultiInference(Tf2): regress and classify tasks over one tf.Example."""
+    request = _multi_inference_request(("regress_x_to_y", "regress"), ("classify_x_to_y", "classify"),
+                                       examples=[_example(x=2.0), _example(x=4.0)], model=model)
+    response = predictions.MultiInference(request, timeout=30)
+    assert [r.value for r in response.results[0].regression_result.regressions] == [3.0, 4.0]
+    assert [[(c.label, c.score) for c in each.classes]
+            for each in response.results[1].classification_result.classifications] == [[("", 3.0)], [("", 4.0)]]
+    assert [(r.model_spec.name, r.model_spec.version.value, r.model_spec.signature_name) for r in response.results] == [
+        (model, 123, "regress_x_to_y"), (model, 123, "classify_x_to_y")]
+
+
+@pytest.mark.parametrize("tasks, model, code, message", [
+    ([("regress_x_to_y", "regress"), ("regress_x_to_y", "regress")], "half_plus_two", grpc.StatusCode.INVALID_ARGUMENT,
+     "Duplicate evaluation of signature: regress_x_to_y"),
+    ([("nope", "regress")], "half_plus_two", grpc.StatusCode.INVALID_ARGUMENT,
+     "Requested signature not found in model graph: nope"),
+    ([("regress_x_to_y", "predict")], "half_plus_two", grpc.StatusCode.UNIMPLEMENTED,
+     "Unsupported signature method_name: tensorflow/serving/predict"),
+    ([("regress_x_to_y", "regress")], "missing", grpc.StatusCode.NOT_FOUND, "Servable not found for request"),
+])
+def test_multi_inference_refusals_are_tf_servings(predictions, tasks, model, code, message):
+    error = _refused(predictions.MultiInference, _multi_inference_request(*tasks, model=model, examples=[_example(x=1.0)]))
+    assert error.code() == code and error.details().startswith(message), error.details()
+
+
+def test_multi_inference_tasks_must_name_one_model(predictions):
+    request = _multi_inference_request(("regress_x_to_y", "regress"), ("classify_x_to_y", "classify"),
+                                       examples=[_example(x=1.0)])
+    request.tasks[1].model_spec.name = "half_plus_two_tf2"
+    error = _refused(predictions.MultiInference, request)
+    assert error.details() == "All ModelSpecs in a MultiInferenceRequest must access the same model name."
 
 
 def test_get_model_metadata_is_the_saved_models_signature_def_map(predictions, base):

@@ -433,3 +433,101 @@ def test_malformed_http_gets_a_json_400(server, raw):
     assert head.startswith(b"HTTP/1.1 400") and b"application/json" in head, answer
     assert json.loads(body)["error"].startswith("Malformed HTTP request")
     assert server.raw("GET", "/v1/models/half_plus_two")[0] == 200
+
+
+# --- TF Serving's own test harness's command line (tensorflow_model_server_test_base.RunServer) ----
+
+def _wait_like_tf_servings_test(grpc_port: int, process, timeout: float = 120) -> None:
+    """TF Serving's WaitForServerReady: ask for a model that is not there until the answer names
+    'Servable'; the test then expects its models to answer at once."""
+    import grpc
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    deadline = time.monotonic() + timeout
+    while True:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the server did not become ready"
+        request = predict_pb2.PredictRequest()
+        request.model_spec.name = "intentionally_missing_model"
+        with grpc.insecure_channel(f"localhost:{grpc_port}") as channel:
+            try:
+                prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, 5)
+            except grpc.RpcError as error:
+                if "Servable" in (error.details() or ""):
+                    return
+        time.sleep(0.5)
+
+
+def _predict_half_plus_two(address: str) -> tuple[int, list]:
+    import grpc
+    import numpy as np
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = "default"
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto(np.array([2.0], dtype=np.float32)))
+    with grpc.insecure_channel(address) as channel:
+        response = prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, 20)
+    return response.model_spec.version.value, tf.make_ndarray(response.outputs["y"]).tolist()
+
+
+def test_tf_servings_own_test_command_line_runs_unchanged():
+    """The flags TF Serving's integration tests start tensorflow_model_server with: --port is the
+    gRPC port beside --rest_api_port, gRPC also on a Unix socket, channel arguments, a REST timeout;
+    gRPC answers only once the model has loaded."""
+    import tempfile
+
+    port, rest_api_port = free_port(), free_port()
+    with tempfile.TemporaryDirectory(dir="/tmp") as folder:  # a short path: Unix socket paths have ~100 bytes
+        socket_path = f"{folder}/tf-serving.sock"
+        command = [sys.executable, "-m", "recipes.cli", "serve", f"--port={port}", f"--rest_api_port={rest_api_port}",
+                   "--rest_api_timeout_in_ms=5000", f"--grpc_socket_path={socket_path}", "--model_name=default",
+                   f"--model_base_path={TESTDATA / 'saved_model_half_plus_two_cpu'}",
+                   "--grpc_channel_arguments=grpc.max_connection_age_ms=2000,grpc.lb_policy_name=grpclb,"
+                   "grpc.so_reuseaddr=1"]
+        process = subprocess.Popen(command, cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            _wait_like_tf_servings_test(port, process)
+            assert _predict_half_plus_two(f"localhost:{port}") == (123, [3.0])
+            assert _predict_half_plus_two(f"unix:{socket_path}") == (123, [3.0])
+            connection = http.client.HTTPConnection("localhost", rest_api_port, timeout=30)
+            connection.request("POST", "/v1/models/default:predict", body=b'{"instances": [2.0, 3.0, 4.0]}')
+            response = connection.getresponse()
+            assert (response.status, json.loads(response.read())) == (200, {"predictions": [3.0, 3.5, 4.0]})
+        finally:
+            process.terminate()
+            process.communicate(timeout=30)
+
+
+def _slowed(service, seconds: float):
+    """Make ``service``'s model take ``seconds`` longer; returns its own ``run`` to undo it."""
+    import asyncio
+
+    quick = service.run
+
+    async def slow(signature, arrays):
+        await asyncio.sleep(seconds)
+        return await quick(signature, arrays)
+
+    service.run = slow
+    return quick
+
+
+def test_rest_timeout_answers_504_and_the_server_goes_on(base):
+    """--rest_api_timeout_in_ms: a request not answered in time gets 504 (TF Serving's
+    DEADLINE_EXCEEDED), here one whose model takes a second."""
+    with Server(base, rest_timeout_ms=50) as running:
+        quick = _slowed(running.app.state.service, 1.0)
+        started = time.monotonic()
+        status, data = _post(running, "/v1/models/half_plus_two:predict", {"instances": [[1.0]]})
+        assert status == 504 and "Deadline Exceeded" in json.loads(data)["error"], data
+        assert time.monotonic() - started < 0.9
+        running.app.state.service.run = quick
+        status, data = _post(running, "/v1/models/half_plus_two:predict", {"instances": [[1.0]]})
+        assert status == 200 and json.loads(data) == {"predictions": [[2.5]]}
+    with Server(base, rest_timeout_ms=0) as running:  # 0: no limit
+        _slowed(running.app.state.service, 1.0)
+        status, data = _post(running, "/v1/models/half_plus_two:predict", {"instances": [[1.0]]})
+        assert status == 200 and json.loads(data) == {"predictions": [[2.5]]}
