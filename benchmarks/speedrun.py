@@ -1,5 +1,5 @@
 """Seconds and training FLOPs to 92% and 94% Fashion-MNIST test accuracy: the speedrun recipes
-over seeds, against ``fashion_mnist_resnet20`` (94.26% after 40 epochs), measured in one run.
+over seeds, against ``fashion_mnist_resnet20`` (40 epochs), measured in one run.
 
     python benchmarks/speedrun.py [--seeds 0 1 2] [--recipes fashion_mnist_speedrun fashion_mnist_speedrun_60s]
 
@@ -10,9 +10,9 @@ reaches X% (its schedule, EMA and test-time flip are part of it: a truncated run
 same recipe). Training FLOPs are 3 x forward FLOPs (conv and dense multiply-adds x 2,
 ``throughput.forward_flops``) x training images x epochs; the budget is a sixth of
 ``fashion_mnist_resnet20``'s 40 epochs. ResNet-20's seconds and FLOPs to X% come from its
-recorded run: the first epoch whose validation accuracy reaches X%, from the per-epoch curve when
-one is recorded (``benchmarks/results/recipe_results.json``), else as read off its training-curve
-plot (said so in the output). Writes benchmarks/results/speedrun.json.
+recorded run: the first epoch whose validation accuracy reaches X%, from the per-epoch curve that
+``benchmarks/recipe_results.py`` records (``benchmarks/results/recipe_results.json``). Writes
+benchmarks/results/speedrun.json.
 """
 
 from __future__ import annotations
@@ -36,16 +36,6 @@ BASELINE_EPOCHS = 40
 SPEEDRUNS = ("fashion_mnist_speedrun", "fashion_mnist_speedrun_60s")
 GOALS = (0.92, 0.94)
 BUDGET_FRACTION = 1 / 6
-
-# fashion_mnist_resnet20's recorded run (recipe_results.json: 94.26% test after 40 epochs, 5426 s
-# on a 2-core Xeon) kept no per-epoch numbers, only its training-curve plot
-# (benchmarks/results/plots/fashion_mnist_resnet20/training_curves.png). These validation
-# accuracies were read off that plot (to about +-0.002) at the epochs around each goal.
-RESNET20_VALIDATION_READ_FROM_PLOT = {
-    11: 0.916, 12: 0.918, 13: 0.906, 14: 0.919, 15: 0.925, 16: 0.924,
-    29: 0.938, 30: 0.938, 31: 0.9405, 32: 0.942, 40: 0.941,
-}
-
 
 def forward_flops_of(recipe) -> int:
     """Forward FLOPs per image of the recipe's model, built as ``recipes.run`` builds it (whitening
@@ -77,13 +67,11 @@ def baseline_row(num_train: int, forward: int) -> dict:
     """ResNet-20's seconds and FLOPs to each goal, from its recorded run."""
     record = json.loads((HERE / "results" / "recipe_results.json").read_text())[BASELINE]
     curve = record.get("validation_accuracy_per_epoch")
+    if not curve:
+        raise SystemExit(f"recipe_results.json's {BASELINE} row has no validation_accuracy_per_epoch; "
+                         f"run python benchmarks/recipe_results.py {BASELINE} first")
+    per_epoch = {index + 1: value for index, value in enumerate(curve)}
     source = "recipe_results.json's per-epoch validation accuracy"
-    if curve:
-        per_epoch = {index + 1: value for index, value in enumerate(curve)}
-    else:
-        per_epoch = RESNET20_VALIDATION_READ_FROM_PLOT
-        source = ("no per-epoch numbers were recorded; validation accuracy read off its training-curve plot "
-                  "(plots/fashion_mnist_resnet20/training_curves.png, +-0.002)")
     seconds_per_epoch = record["fit_seconds"] / record["epochs_run"]
     flops_per_epoch = 3 * forward * num_train
     to_goal = {}

@@ -92,9 +92,11 @@ def main() -> None:
     outcomes = {}
     for outcome, name in re.findall(r"^\[\s*(OK|FAILED)\s*\] \S*?(\w+)$", log, flags=re.MULTILINE):
         outcomes[name] = outcome.lower().replace("ok", "passed")
-    reasons = {name: text.strip().splitlines()[-1][:300]
-               for name, text in re.findall(r"^(?:ERROR|FAIL): (\w+) .*?\n-{20,}\n(.*?)(?=\n={20,}|\Z)", log,
-                                            flags=re.MULTILINE | re.DOTALL)}
+    reasons = {}
+    for name, text in re.findall(r"^(?:ERROR|FAIL): (\w+) .*?\n-{20,}\n(.*?)(?=\n={20,}|\Z)", log,
+                                 flags=re.MULTILINE | re.DOTALL):
+        raised = re.findall(r"^(?:\w+\.)*\w*(?:Error|Exception|Failure)\b.*$", text, flags=re.MULTILINE)
+        reasons[name] = (raised[-1] if raised else text.strip().splitlines()[-1])[:300]
     result = {"date": datetime.date.today().isoformat(),
               "command": "python benchmarks/tf_serving_own_tests.py " + " ".join(sys.argv[1:]),
               "passed": sorted(name for name, outcome in outcomes.items() if outcome == "passed"),
