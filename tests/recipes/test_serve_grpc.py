@@ -6,6 +6,7 @@ import asyncio
 import json
 import shutil
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -457,7 +458,15 @@ def test_messages_over_grpcs_4_mib_default(predictions):
 
 
 def test_concurrent_predicts_are_batched(loop, service):
-    batcher = Batcher(lambda signature, arrays: signature.run(arrays), max_batch_size=8, max_wait_ms=200)
+    calls = []
+
+    def run(signature, arrays):
+        calls.append(len(arrays["x"]))
+        if len(calls) == 1:  # the others arrive while the first batch runs, and queue up (not timing luck)
+            time.sleep(1.0)
+        return signature.run(arrays)
+
+    batcher = Batcher(run, max_batch_size=8, max_wait_ms=200)
     port, server = _serve(loop, ModelService(service.repository, batcher=batcher))
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
