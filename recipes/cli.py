@@ -189,11 +189,12 @@ def serve_ports(args) -> tuple[int, int | None]:
 
 def cmd_serve(args) -> int:
     from recipes.serve.config import parse_channel_arguments
-    from recipes.serve.server import AddressInUseError, check_port, options_from_flags, run_server
+    from recipes.serve.server import AddressInUseError, check_port, options_from_flags, resolve_workers, run_server
 
     if args.rest_api_timeout_in_ms < 0:
         raise RecipeError(f"--rest_api_timeout_in_ms must be 0 (no limit) or more. Received: {args.rest_api_timeout_in_ms}")
     args.port, args.grpc_port = serve_ports(args)
+    args.workers = resolve_workers(args.workers, args.grpc_socket_path)
     for port in (args.port, args.grpc_port):
         if port is not None:
             check_port(args.host, port)  # before the models folder or config file is read

@@ -78,6 +78,18 @@ def bind_sockets(host: str, port: int, *, reuse_port: bool = False, ports: list[
     return bound
 
 
+def resolve_workers(workers: int | None, grpc_socket_path=None) -> int:
+    """The number of server processes: ``workers``, else ``$WEB_CONCURRENCY``, else 1; only one
+    when gRPC also listens on a Unix socket, which processes cannot share."""
+    from recipes.serve.workers import check_workers, default_workers
+
+    workers = default_workers() if workers is None else check_workers(workers)
+    if workers > 1 and grpc_socket_path is not None:
+        raise RecipeError("--grpc_socket_path serves gRPC from one process: a Unix socket cannot be shared "
+                          f"by {workers} workers; drop --workers or the socket path")
+    return workers
+
+
 def run_server(base_path="saved_models", *, host: str = "127.0.0.1", port: int = 8501, grpc_port: int | None = None,
                workers: int | None = None, **app_options) -> None:
     """Serve until interrupted: REST on ``port`` and, with ``grpc_port``, gRPC there too.
@@ -86,12 +98,7 @@ def run_server(base_path="saved_models", *, host: str = "127.0.0.1", port: int =
     with its own models, batching and metrics (``recipes.serve.workers``); the app options then
     travel to them, so they must pickle (a ``ModelRepository`` that has not started does).
     """
-    from recipes.serve.workers import check_workers, default_workers
-
-    workers = default_workers() if workers is None else check_workers(workers)
-    if workers > 1 and app_options.get("grpc_socket_path") is not None:
-        raise RecipeError("--grpc_socket_path serves gRPC from one process: a Unix socket cannot be shared "
-                          f"by {workers} workers; drop --workers or the socket path")
+    workers = resolve_workers(workers, app_options.get("grpc_socket_path"))
     sockets = bind_sockets(host, port)  # before the models load, so that a busy port fails at once
     try:
         if grpc_port is not None:

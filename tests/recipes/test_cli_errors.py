@@ -56,6 +56,8 @@ BAD_INPUTS = [
     (["serve", NOWHERE, "--grpc_channel_arguments", "grpc.max_connection_age_ms"],
      "--grpc_channel_arguments: 'grpc.max_connection_age_ms' is not key=value"),
     (["serve", NOWHERE, "--rest_api_timeout_in_ms", "-1"], "--rest_api_timeout_in_ms must be 0 (no limit) or more"),
+    (["serve", NOWHERE, "--grpc_socket_path", "/tmp/keras-recipes-test.sock", "--workers", "2"],
+     "--grpc_socket_path serves gRPC from one process: a Unix socket cannot be shared by 2 workers"),
     pytest.param(["export", NOWHERE], f"{NOWHERE} holds no unfinished run",
                  marks=pytest.mark.skipif(not hasattr(cli, "cmd_export"), reason="no `keras-recipes export` here")),
 ]
