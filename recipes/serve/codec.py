@@ -303,10 +303,12 @@ def _check_shape(array: np.ndarray, info: TensorInfo, where: str) -> None:
 
 # --- the numeric fast path -----------------------------------------------------------------------
 
-_FAST_HEAD = re.compile(rb'\s*\{\s*(?:"signature_name"\s*:\s*"([A-Za-z0-9_./:-]*)"\s*,\s*)?"instances"\s*:\s*(?=\[)')
-_FAST_TAIL = re.compile(rb"\]\s*\}\s*\Z")
+_JSON_SPACE = b" \t\n\r"
+_FAST_HEAD = re.compile(
+    rb'[ \t\n\r]*\{[ \t\n\r]*(?:"signature_name"[ \t\n\r]*:[ \t\n\r]*"([A-Za-z0-9_./:-]*)"[ \t\n\r]*,[ \t\n\r]*)?'
+    rb'"instances"[ \t\n\r]*:[ \t\n\r]*(?=\[)')
 _NUMBER_BYTES = b"0123456789.eE+-"
-_SKELETON_DROP = _NUMBER_BYTES + b" \n\t\r"
+_SKELETON_DROP = _NUMBER_BYTES + _JSON_SPACE
 _shapes: dict[bytes, tuple[int, ...]] = {}  # bracket-and-comma skeleton -> the regular shape it has
 _SHAPES_KEPT = 256
 
@@ -330,10 +332,12 @@ def fast_rows(body: bytes) -> FastRows | None:
     head = _FAST_HEAD.match(body)
     if head is None:
         return None
-    tail = _FAST_TAIL.search(body, head.end())
-    if tail is None:
+    body_end = len(body.rstrip(_JSON_SPACE))
+    if body[body_end - 1:body_end] != b"}":
         return None
-    nested = body[head.end():tail.start() + 1]
+    nested = body[head.end():body_end - 1].rstrip(_JSON_SPACE)
+    if not nested.endswith(b"]"):
+        return None
     skeleton = nested.translate(None, _SKELETON_DROP)
     shape = _shapes.get(skeleton)
     if shape is None:
