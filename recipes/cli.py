@@ -148,7 +148,8 @@ def cmd_tune(args) -> int:
 # TF Serving's boolean flags as it writes them, --flag=true or --flag=false: the flag that means
 # true here, and the one that means false (None: leaving the flag out).
 TF_SERVING_BOOLEANS = {"--enable_batching": ("--batching", None), "--batching": ("--batching", None),
-                       "--enable_model_warmup": ("--enable_model_warmup", "--no_model_warmup")}
+                       "--enable_model_warmup": ("--enable_model_warmup", "--no_model_warmup"),
+                       "--prefer_tflite_model": ("--prefer_tflite_model", None)}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -204,7 +205,7 @@ def cmd_serve(args) -> int:
         poll_seconds=args.poll_seconds, batching=args.batching, batching_parameters_file=args.batching_parameters_file,
         monitoring_config_file=args.monitoring_config_file, metrics=not args.no_metrics,
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
-        enable_model_warmup=args.enable_model_warmup,
+        enable_model_warmup=args.enable_model_warmup, prefer_tflite_model=args.prefer_tflite_model,
         num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
         max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms, batch_threads=args.batch_threads,
         max_body_bytes=args.max_body_bytes, access_log=args.access_log, grpc_socket_path=args.grpc_socket_path,
@@ -381,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no_model_warmup", dest="enable_model_warmup", action="store_false", help=argparse.SUPPRESS)
     serve.add_argument("--num_request_iterations_for_warmup", type=int, default=0, metavar="N",
                        help="run each warmup request N times (TF Serving's flag; used if above 0, else once)")
+    serve.add_argument("--prefer_tflite_model", action="store_true",
+                       help="serve a version folder's model.tflite, where it has one, instead of its SavedModel "
+                            "(TF Serving's flag)")
     serve.add_argument("--batching_parameters_file", "--batching-parameters-file", dest="batching_parameters_file",
                        help="TF Serving's batching parameters (text proto); turns batching on")
     serve.add_argument("--max-batch-size", type=int, default=32, help="rows per merged batch (default 32)")

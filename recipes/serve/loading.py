@@ -19,6 +19,8 @@ import numpy as np
 from recipes.serve.codec import RequestError, TensorInfo
 
 SERVE_TAG = "serve"
+SAVED_MODEL_FILE = "saved_model.pb"
+TFLITE_MODEL_FILE = "model.tflite"  # served in its place with --prefer_tflite_model (recipes.serve.tflite)
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
 REGRESS_METHOD = "tensorflow/serving/regress"
@@ -113,9 +115,14 @@ def graph_error(message: str) -> str:
 def _read_meta_graph(path: Path):
     from tensorflow.core.protobuf import saved_model_pb2
 
+    if not (path / SAVED_MODEL_FILE).is_file():
+        hint = (f"; its {TFLITE_MODEL_FILE} is served with --prefer_tflite_model"
+                if (path / TFLITE_MODEL_FILE).is_file() else "")
+        raise LoadError("Specified file path does not appear to contain a SavedModel bundle "
+                        f"(should have a file called `{SAVED_MODEL_FILE}`){hint}")
     proto = saved_model_pb2.SavedModel()
     try:
-        proto.ParseFromString((path / "saved_model.pb").read_bytes())
+        proto.ParseFromString((path / SAVED_MODEL_FILE).read_bytes())
     except Exception as error:
         raise LoadError(f"saved_model.pb is not a SavedModel ({type(error).__name__})") from None
     for meta_graph in proto.meta_graphs:

@@ -4,8 +4,9 @@ newer versions when they appear.
 Two ways to say what to serve:
 
 - a folder of models (``ModelRepository(base_path)``): every ``<base>/<name>/<integer>/`` folder
-  with a ``saved_model.pb``, the newest version of each model. Temporary export folders
-  (``.tmp-export-*``), other names and links leading outside the base path are ignored.
+  with a ``saved_model.pb`` (or a ``model.tflite``), the newest version of each model. Temporary
+  export folders (``.tmp-export-*``), other names and links leading outside the base path are
+  ignored.
 - TF Serving's model configs (``ModelRepository.from_config_file(path)`` for ``--model_config_file``,
   ``ModelRepository.single_model(path, name)`` for ``--model_name``/``--model_base_path``, or
   ``models=``): each model's ``base_path`` holds its version folders, and its version policy says
@@ -38,7 +39,7 @@ from recipes.serve.config import (
     valid_model_name,
     validate_models,
 )
-from recipes.serve.loading import LoadError, ServedVersion, load_version
+from recipes.serve.loading import SAVED_MODEL_FILE, TFLITE_MODEL_FILE, LoadError, ServedVersion, load_version
 
 __all__ = ["MODEL_NAME", "ModelRepository", "valid_model_name"]
 
@@ -48,6 +49,7 @@ Loader = Callable[[str, int, Path], ServedVersion]
 Warmup = Callable[[ServedVersion], None]
 
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
+MODEL_FILES = (SAVED_MODEL_FILE, TFLITE_MODEL_FILE)  # a version folder holding either is complete
 _LABELS_HINT = ("load that version first, or allow labels on versions that are not loaded yet "
                 "(allow_version_labels_for_unavailable_models, TF Serving's flag of that name)")
 
@@ -73,6 +75,14 @@ class _State:
 def _both_given(version: int | None, label: str | None) -> None:
     if version is not None and label is not None:
         raise RequestError(400, f"Both model version ({version}) and model version label ({label}) cannot be supplied.")
+
+
+def _model_files_mtime(folder: Path) -> float:
+    """When the version's model files last changed; OSError when it has none."""
+    times = [(folder / name).stat().st_mtime for name in MODEL_FILES if (folder / name).is_file()]
+    if not times:
+        raise FileNotFoundError(f"no {' or '.join(MODEL_FILES)} in the version folder")
+    return max(times)
 
 
 def _retained(served: set[int], aspired: set[int]) -> set[int]:
@@ -170,12 +180,13 @@ class ModelRepository:
         return found
 
     def _on_disk(self, model: ModelConfig) -> dict[int, Path] | None:
-        """Complete version folders (with a saved_model.pb); None when the base path is missing."""
+        """Complete version folders (with a saved_model.pb or a model.tflite, which the loader may
+        serve or refuse); None when the base path is missing."""
         if not model.base_path.is_dir():
             return None
         inside = self.base_path if self._folder_of_models else None
         return {number: folder for number, folder in version_folders(model.base_path).items()
-                if (folder / "saved_model.pb").is_file()
+                if any((folder / name).is_file() for name in MODEL_FILES)
                 and (inside is None or folder.resolve().is_relative_to(inside))}
 
     # --- loading and unloading ---------------------------------------------------------------
@@ -187,7 +198,7 @@ class ModelRepository:
     def _load(self, name: str, version: int, path: Path) -> float | None:
         """Load, warm up and publish one version; the seconds it took, or None if it failed."""
         try:
-            mtime = (path / "saved_model.pb").stat().st_mtime
+            mtime = _model_files_mtime(path)
         except OSError:
             self._set_state(name, version, END)  # removed while waiting to load
             return None
@@ -216,7 +227,7 @@ class ModelRepository:
         return time.perf_counter() - started
 
     def _failed(self, name: str, version: int, path: Path, mtime: float, message: str, error: Exception) -> None:
-        self._failed_mtimes[path] = mtime  # not retried until its saved_model.pb changes
+        self._failed_mtimes[path] = mtime  # not retried until its model files change
         self._set_state(name, version, END, message)  # clients see no server paths
         log.error("could not load %s version %d from %s: %s", name, version, path, error)
 
@@ -271,7 +282,7 @@ class ModelRepository:
             for version in sorted(aspired - served.get(name, set()), reverse=True):
                 path = on_disk[version]
                 try:
-                    unchanged = self._failed_mtimes.get(path) == (path / "saved_model.pb").stat().st_mtime
+                    unchanged = self._failed_mtimes.get(path) == _model_files_mtime(path)
                 except OSError:
                     continue
                 if not unchanged:
