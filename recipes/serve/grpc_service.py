@@ -3,6 +3,7 @@ protos, so that ``PredictionServiceStub`` and ``ModelServiceStub`` clients work 
 
     PredictionService: Predict, Classify, Regress, GetModelMetadata
     ModelService:      GetModelStatus, HandleReloadConfigRequest (a ModelConfigList, as --model_config_file)
+    ProfilerService:   Profile, TensorFlow's, for tf.profiler.experimental.client.trace (profiler_service.py)
 
 Requests are checked as TF Serving checks them (``predict_util.cc``, ``get_model_metadata_impl.cc``,
 ``get_model_status_impl.cc``), with its messages and status codes. Input tensors are read as
@@ -34,6 +35,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 
 from recipes.serve.codec import DEFAULT_SIGNATURE, RequestError
+from recipes.serve.profiler_service import add_profiler_service
 from recipes.serve.server import AddressError, bind_sockets
 from recipes.serve.service import ModelService, ModelSpec
 
@@ -413,6 +415,7 @@ async def start_grpc_server(service: ModelService, host: str = "127.0.0.1", port
     server = grpc.aio.server(options=list(options.items()))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(service), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelStatusService(service), server)
+    add_profiler_service(server)
     if port is not None:
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         try:
