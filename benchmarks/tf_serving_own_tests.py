@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--testdata", type=Path, default=ROOT / "tests" / "fixtures" / "tfserving_testdata")
     parser.add_argument("--legacy-keras", action="store_true", help="TF_USE_LEGACY_KERAS=1 (needs tf_keras)")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "tf_serving_own_tests.json")
+    parser.add_argument("--log", type=Path, help="also write the tests' whole output (the servers' logs too) here")
     parser.add_argument("tests", nargs="*", help="e.g. TensorflowModelServerTest.testPredictREST (default: all)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tfs-own-tests-") as folder:
@@ -89,6 +90,8 @@ def main() -> None:
         done = subprocess.run([sys.executable, str(runner), *args.tests], cwd=folder, env=environment,
                               capture_output=True, text=True)
     log = done.stdout + done.stderr
+    if args.log is not None:
+        args.log.write_text(log)
     outcomes = {}
     for outcome, name in re.findall(r"^\[\s*(OK|FAILED)\s*\] \S*?(\w+)$", log, flags=re.MULTILINE):
         outcomes[name] = outcome.lower().replace("ok", "passed")

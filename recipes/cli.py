@@ -18,6 +18,7 @@ from architectures.registry import UnknownArchitectureError, static_entries
 from recipes import catalog
 from recipes.errors import RecipeError
 from recipes.logs import DEBUG_ENV, quiet_tensorflow
+from recipes.serve.tf_serving_flags import INERT_FLAGS, apply_tensorflow_threads, check_inert_flags
 from recipes.tables import format_table
 from recipes.training.distribute import STRATEGIES
 from recipes.training.precision import PRECISIONS
@@ -151,6 +152,10 @@ TF_SERVING_BOOLEANS = {"--enable_batching": ("--batching", None), "--batching": 
                        "--enable_model_warmup": ("--enable_model_warmup", "--no_model_warmup"),
                        "--prefer_tflite_model": ("--prefer_tflite_model", None)}
 
+TF_SERVING_BOOLEANS.update({"--rest_api_enable_cors_support": ("--rest_api_enable_cors_support", None)})
+TF_SERVING_BOOLEANS.update({f"--{flag.name}": (f"--{flag.name}", f"--no_{flag.name}")
+                            for flag in INERT_FLAGS if flag.kind is bool})
+
 
 class _Parser(argparse.ArgumentParser):
     """Reads ``--flag=true|false|1|0`` for TF Serving's boolean flags, which argparse's
@@ -194,7 +199,17 @@ def cmd_serve(args) -> int:
 
     if args.rest_api_timeout_in_ms < 0:
         raise RecipeError(f"--rest_api_timeout_in_ms must be 0 (no limit) or more. Received: {args.rest_api_timeout_in_ms}")
+    if args.version:
+        print(server_version())
+        return 0
     args.port, args.grpc_port = serve_ports(args)
+    for note in check_inert_flags(vars(args)):
+        logging.getLogger("keras_recipes.serve").info(note)
+    threads = apply_tensorflow_threads(args.tensorflow_session_parallelism, args.tensorflow_intra_op_parallelism,
+                                       args.tensorflow_inter_op_parallelism)
+    if threads:
+        logging.getLogger("keras_recipes.serve").info(
+            "TensorFlow threads: %s", ", ".join(f"{name}={value}" for name, value in threads.items()))
     args.workers = resolve_workers(args.workers, args.grpc_socket_path)
     for port in (args.port, args.grpc_port):
         if port is not None:
@@ -206,6 +221,7 @@ def cmd_serve(args) -> int:
         monitoring_config_file=args.monitoring_config_file, metrics=not args.no_metrics,
         allow_version_labels_for_unavailable_models=args.allow_version_labels_for_unavailable_models,
         enable_model_warmup=args.enable_model_warmup, prefer_tflite_model=args.prefer_tflite_model,
+        saved_model_tags=args.saved_model_tags, cors=args.rest_api_enable_cors_support,
         num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
         max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms, batch_threads=args.batch_threads,
         max_body_bytes=args.max_body_bytes, access_log=args.access_log, grpc_socket_path=args.grpc_socket_path,
@@ -221,6 +237,19 @@ def cmd_serve(args) -> int:
         raise RecipeError(f"port {error.port} on {error.host} is in use (by another server?); "
                           f"choose another with {flag} N") from None
     return 0
+
+
+def server_version() -> str:
+    """What ``serve --version`` prints, as TF Serving's ``--version``: this server's and TensorFlow's versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str:
+        try:
+            return version(package)
+        except PackageNotFoundError:
+            return "not installed"
+
+    return f"keras-recipes serve (TF Serving's APIs): {installed('keras-recipes')}\nTensorFlow Library: {installed('tensorflow')}"
 
 
 def cmd_evaluate(args) -> int:
@@ -261,6 +290,10 @@ def add_user_data_arguments(command) -> None:
                          help="convert your images to this (default: the recipe's channels)")
     command.add_argument("--skip-bad-images", action="store_true",
                          help="leave unreadable image files out, naming each, instead of stopping")
+
+
+def _inert_help(flag) -> str:
+    return f"refused when set: {flag.reason}" if flag.refused_when_set else f"no effect: {flag.reason}"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -385,6 +418,26 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--prefer_tflite_model", action="store_true",
                        help="serve a version folder's model.tflite, where it has one, instead of its SavedModel "
                             "(TF Serving's flag)")
+    serve.add_argument("--saved_model_tags", default="serve", metavar="TAG,...",
+                       help="load the SavedModel meta graph with exactly these tags (TF Serving's flag; default serve)")
+    serve.add_argument("--rest_api_enable_cors_support", action="store_true",
+                       help="CORS headers on every REST answer (Access-Control-Allow-Origin: *), as TF Serving's flag")
+    for scope, meaning in (("session", "intra- and inter-op threads"), ("intra_op", "threads within one op"),
+                           ("inter_op", "ops run at once")):
+        serve.add_argument(f"--tensorflow_{scope}_parallelism", type=int, default=0, metavar="N",
+                           help=f"TensorFlow's {meaning}, as TF Serving's flag (default 0: TensorFlow picks)")
+    serve.add_argument("--version", action="store_true",
+                       help="print the server's and TensorFlow's versions and exit (TF Serving's flag)")
+    inert = serve.add_argument_group(
+        "TF Serving flags for its C++ runtime", "accepted so that TF Serving's command lines run unchanged; each "
+        "one given is logged with why it has no effect here, and those that would change answers are refused")
+    for flag in INERT_FLAGS:
+        if flag.kind is bool:
+            inert.add_argument(f"--{flag.name}", action="store_const", const=True, default=None, help=_inert_help(flag))
+            inert.add_argument(f"--no_{flag.name}", dest=flag.name, action="store_const", const=False,
+                               help=argparse.SUPPRESS)
+        else:
+            inert.add_argument(f"--{flag.name}", type=flag.kind, default=None, metavar="VALUE", help=_inert_help(flag))
     serve.add_argument("--batching_parameters_file", "--batching-parameters-file", dest="batching_parameters_file",
                        help="TF Serving's batching parameters (text proto); turns batching on")
     serve.add_argument("--max-batch-size", type=int, default=32, help="rows per merged batch (default 32)")
@@ -452,7 +505,8 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        if args.command != "list" and not (args.verbose or os.environ.get(DEBUG_ENV)):
+        printing_only = args.command == "list" or getattr(args, "version", False)  # serve --version
+        if not printing_only and not (args.verbose or os.environ.get(DEBUG_ENV)):
             quiet_tensorflow()
         if getattr(args, "accept_modified_data", False):  # an environment variable reaches tuning's worker processes
             from recipes.data.checksums import ACCEPT_MODIFIED_ENV

@@ -40,6 +40,8 @@ log = logging.getLogger("keras_recipes.serve")
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
 DEFAULT_REST_TIMEOUT_MS = 30_000  # TF Serving's --rest_api_timeout_in_ms
 METRICS_PATH = "/monitoring/prometheus/metrics"  # TF Serving's default
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Methods": "POST, GET",
+                "Access-Control-Allow-Headers": "Content-Type"}  # TF Serving's AddCORSHeaders
 _REST_PATH = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
 _PREDICTION_PATH = re.compile(
     r"/v1/models/([^/:]+)(?:(?:/versions/([0-9]+))|(?:/labels/([^/:]+)))?:(classify|regress|predict)", re.IGNORECASE)
@@ -68,7 +70,7 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
                metrics: bool = True, metrics_path: str = METRICS_PATH, access_log=None,
                grpc_port: int | None = None, grpc_host: str = "127.0.0.1", grpc_socket_path: str | None = None,
                grpc_channel_arguments=(), grpc_reuse_port: bool = False,
-               rest_timeout_ms: float | None = DEFAULT_REST_TIMEOUT_MS) -> Starlette:
+               rest_timeout_ms: float | None = DEFAULT_REST_TIMEOUT_MS, cors: bool = False) -> Starlette:
     """A Starlette app serving the models under ``base_path`` (or ``repository``).
 
     ``batching`` merges concurrent requests for the same signature, up to ``max_batch_size``
@@ -82,7 +84,8 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
     ``grpc_service.start_grpc_server`` for ``grpc_channel_arguments`` and ``grpc_reuse_port``. A
     predict, classify or regress over REST that takes longer than ``rest_timeout_ms`` (TF Serving's
     ``--rest_api_timeout_in_ms``; ``None`` or 0: no limit) is answered 504; its computation still
-    runs to the end.
+    runs to the end. ``cors`` adds TF Serving's CORS headers (``--rest_api_enable_cors_support``)
+    to every answer under ``/v1/``, errors included.
     """
     from recipes.serve.metrics import AccessLog, ServingMetrics
     from recipes.serve.warmup import WarmupReplay
@@ -112,6 +115,12 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
         path = _raw_path(request)
         if not _REST_PATH.fullmatch(path):
             return _error(404, f"unknown URL {path}; the REST API is under /v1/models/NAME")
+        response = await _rest_api(request, path)
+        if cors:
+            response.headers.update(CORS_HEADERS)
+        return response
+
+    async def _rest_api(request: Request, path: str) -> Response:
         if request.method == "OPTIONS":  # a CORS preflight, answered as TF Serving answers it
             if re.search(r"https?://", request.headers.get("origin", "")):
                 return Response(status_code=200)

@@ -112,7 +112,7 @@ def graph_error(message: str) -> str:
     return f"the model rejected the input: {reason[:300] or 'invalid argument'}"
 
 
-def _read_meta_graph(path: Path):
+def _read_meta_graph(path: Path, tags: tuple[str, ...]):
     from tensorflow.core.protobuf import saved_model_pb2
 
     if not (path / SAVED_MODEL_FILE).is_file():
@@ -126,21 +126,23 @@ def _read_meta_graph(path: Path):
     except Exception as error:
         raise LoadError(f"saved_model.pb is not a SavedModel ({type(error).__name__})") from None
     for meta_graph in proto.meta_graphs:
-        if SERVE_TAG in meta_graph.meta_info_def.tags:
+        if set(meta_graph.meta_info_def.tags) == set(tags):  # exactly these, as TensorFlow's loader matches
             return meta_graph
-    tags = [list(m.meta_info_def.tags) for m in proto.meta_graphs]
-    raise LoadError(f"the SavedModel has no meta graph tagged '{SERVE_TAG}' (it has {tags})")
+    available = "; ".join("{ " + " ".join(m.meta_info_def.tags) + " }" for m in proto.meta_graphs)
+    raise LoadError(f"Could not find meta graph def matching supplied tags: {{ {' '.join(tags)} }}. "
+                    f"The SavedModel has: {available or 'no meta graphs'} (--saved_model_tags picks others)")
 
 
-def load_version(name: str, version: int, path: Path) -> ServedVersion:
-    """Load one version folder; ``LoadError`` says why not, naming the folder only relatively."""
+def load_version(name: str, version: int, path: Path, tags: tuple[str, ...] = (SERVE_TAG,)) -> ServedVersion:
+    """Load one version folder's meta graph tagged ``tags`` (exactly those, TF Serving's
+    ``--saved_model_tags``); ``LoadError`` says why not, naming the folder only relatively."""
     import tensorflow as tf
 
     path = Path(path)
-    meta_graph = _read_meta_graph(path)
+    meta_graph = _read_meta_graph(path, tags)
     tf2 = len(meta_graph.object_graph_def.nodes) > 0
     try:
-        loaded, signatures = (_load_tf2 if tf2 else _load_tf1)(path, meta_graph)
+        loaded, signatures = (_load_tf2 if tf2 else _load_tf1)(path, meta_graph, tags)
     except LoadError:
         raise
     except (tf.errors.OpError, ValueError, TypeError, KeyError, OSError) as error:
@@ -150,10 +152,10 @@ def load_version(name: str, version: int, path: Path) -> ServedVersion:
     return ServedVersion(name, version, path, signatures, meta_graph.signature_def, loaded)
 
 
-def _load_tf2(path: Path, meta_graph):
+def _load_tf2(path: Path, meta_graph, tags: tuple[str, ...]):
     import tensorflow as tf
 
-    loaded = tf.saved_model.load(str(path))
+    loaded = tf.saved_model.load(str(path), tags=list(tags))
     signatures = {}
     for key, function in loaded.signatures.items():
         definition = meta_graph.signature_def[key]
@@ -177,13 +179,13 @@ def _load_tf2(path: Path, meta_graph):
 class _Session:
     """A TF1 graph in its own session; ``run`` is safe from several threads (as Session.run is)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, tags: tuple[str, ...]):
         import tensorflow as tf
 
         self.graph = tf.Graph()
         self.session = tf.compat.v1.Session(graph=self.graph)
         with self.graph.as_default():
-            tf.compat.v1.saved_model.loader.load(self.session, [SERVE_TAG], str(path))
+            tf.compat.v1.saved_model.loader.load(self.session, list(tags), str(path))
 
     def close(self) -> None:
         self.session.close()
@@ -195,11 +197,11 @@ class _Session:
             pass
 
 
-def _load_tf1(path: Path, meta_graph):
+def _load_tf1(path: Path, meta_graph, tags: tuple[str, ...]):
     import tensorflow as tf
     from tensorflow.core.protobuf import config_pb2
 
-    session = _Session(path)
+    session = _Session(path, tags)
     signatures = {}
     for key, definition in meta_graph.signature_def.items():
         feeds = {alias: info.name for alias, info in sorted(definition.inputs.items())}

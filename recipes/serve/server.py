@@ -9,6 +9,7 @@ With ``workers=N`` (or ``$WEB_CONCURRENCY``), N server processes share the ports
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 import logging
 import socket
@@ -158,15 +159,15 @@ def options_from_flags(*, base_path=None, model_name: str | None = None, model_b
                        batching: bool = False, batching_parameters_file=None, monitoring_config_file=None,
                        metrics: bool = True, allow_version_labels_for_unavailable_models: bool = False,
                        enable_model_warmup: bool = True, num_request_iterations_for_warmup: int = 0,
-                       prefer_tflite_model: bool = False, **rest) -> dict:
+                       prefer_tflite_model: bool = False, saved_model_tags: str = "serve", **rest) -> dict:
     """``run_server`` keyword arguments from TF Serving's ways of naming models and settings: a folder
     of models (ours), ``--model_name`` with ``--model_base_path``, or ``--model_config_file``;
     ``--batching_parameters_file`` and ``--monitoring_config_file`` as TF Serving reads them;
-    ``--enable_model_warmup``, ``--num_request_iterations_for_warmup`` and ``--prefer_tflite_model``
-    as TF Serving has them."""
+    ``--enable_model_warmup``, ``--num_request_iterations_for_warmup``, ``--prefer_tflite_model`` and
+    ``--saved_model_tags`` (comma-separated) as TF Serving has them."""
     from recipes.errors import ConfigError
     from recipes.serve import config
-    from recipes.serve.loading import load_version
+    from recipes.serve.loading import SERVE_TAG, load_version
     from recipes.serve.repository import ModelRepository
     from recipes.serve.tflite import load_version_preferring_tflite
     from recipes.serve.warmup import WarmupReplay
@@ -181,9 +182,14 @@ def options_from_flags(*, base_path=None, model_name: str | None = None, model_b
     if num_request_iterations_for_warmup < 0:
         raise ConfigError(f"--num_request_iterations_for_warmup must be 0 (once) or more. "
                           f"Received: {num_request_iterations_for_warmup}")
+    tags = tuple(tag.strip() for tag in saved_model_tags.split(",") if tag.strip())
+    if not tags:
+        raise ConfigError(f"--saved_model_tags names no tag: {saved_model_tags!r}; give one or more, such as serve")
+    loader = load_version_preferring_tflite if prefer_tflite_model else load_version
+    if tags != (SERVE_TAG,):
+        loader = functools.partial(loader, tags=tags)
     warmup = WarmupReplay(max(num_request_iterations_for_warmup, 1)) if enable_model_warmup else None
-    common = {"poll_seconds": poll_seconds, "warmup": warmup,
-              "loader": load_version_preferring_tflite if prefer_tflite_model else load_version,
+    common = {"poll_seconds": poll_seconds, "warmup": warmup, "loader": loader,
               "allow_version_labels_for_unavailable_models": allow_version_labels_for_unavailable_models}
     if model_config_file is not None:
         repository = ModelRepository.from_config_file(model_config_file, config_poll_seconds=config_poll_seconds, **common)

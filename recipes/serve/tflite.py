@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from recipes.serve.codec import RequestError, TensorInfo
-from recipes.serve.loading import PREDICT_METHOD, TFLITE_MODEL_FILE, LoadError, ServedVersion, Signature, load_version
+from recipes.serve.loading import (PREDICT_METHOD, SERVE_TAG, TFLITE_MODEL_FILE, LoadError, ServedVersion, Signature,
+                                   load_version)
 
 DEFAULT_SIGNATURE_KEY = "serving_default"
 SIGNATURE_DEFS_METADATA = "signature_defs_metadata"
@@ -41,13 +42,14 @@ _TF_DTYPES = {np.dtype(np.float32): "float32", np.dtype(np.int32): "int32", np.d
 warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated", category=UserWarning)
 
 
-def load_version_preferring_tflite(name: str, version: int, path: Path) -> ServedVersion:
+def load_version_preferring_tflite(name: str, version: int, path: Path,
+                                   tags: tuple[str, ...] = (SERVE_TAG,)) -> ServedVersion:
     """TF Serving's ``--prefer_tflite_model``: a version folder with a model.tflite is served from
-    it, any other as a SavedModel (``load_version``)."""
+    it, any other as a SavedModel (``load_version``, its meta graph tagged ``tags``)."""
     path = Path(path)
     if (path / TFLITE_MODEL_FILE).is_file():
         return load_tflite_version(name, version, path)
-    return load_version(name, version, path)
+    return load_version(name, version, path, tags)
 
 
 def load_tflite_version(name: str, version: int, path: Path) -> ServedVersion:
