@@ -1,10 +1,10 @@
 """What TF Serving users configure, read from the same files: ``--model_config_file``,
-``--batching_parameters_file`` and ``--monitoring_config_file`` (text protos).
+``--batching_parameters_file``, ``--monitoring_config_file`` and ``--ssl_config_file`` (text protos).
 
 The model config is parsed with TF Serving's own ``ModelServerConfig`` proto (from
-``tensorflow-serving-api``). The batching and monitoring protos are not in that package, so their
-messages are declared here, field for field as in TF Serving's ``session_bundle_config.proto`` and
-``monitoring_config.proto``, and parsed with the same text-format parser.
+``tensorflow-serving-api``). The batching, monitoring and SSL protos are not in that package, so
+their messages are declared here, field for field as in TF Serving's ``session_bundle_config.proto``,
+``monitoring_config.proto`` and ``ssl_config.proto``, and parsed with the same text-format parser.
 """
 
 from __future__ import annotations
@@ -221,7 +221,7 @@ def read_model_config_file(path) -> tuple[ModelConfig, ...]:
 
 @cache
 def _extra_messages():
-    """BatchingParameters and MonitoringConfig, as TF Serving declares them, in a private pool."""
+    """BatchingParameters, MonitoringConfig and SSLConfig, as TF Serving declares them, in a private pool."""
     from google.protobuf import (
         descriptor_pb2,
         descriptor_pool,
@@ -258,9 +258,11 @@ def _extra_messages():
     ])
     add("PrometheusConfig", [("enable", 1, F.TYPE_BOOL, None, optional), ("path", 2, F.TYPE_STRING, None, optional)])
     add("MonitoringConfig", [("prometheus_config", 1, F.TYPE_MESSAGE, ".tensorflow.serving.PrometheusConfig", optional)])
+    add("SSLConfig", [("server_key", 1, F.TYPE_STRING, None, optional), ("server_cert", 2, F.TYPE_STRING, None, optional),
+                      ("custom_ca", 3, F.TYPE_STRING, None, optional), ("client_verify", 4, F.TYPE_BOOL, None, optional)])
     pool.Add(file)
     return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"tensorflow.serving.{name}"))
-            for name in ("BatchingParameters", "MonitoringConfig")}
+            for name in ("BatchingParameters", "MonitoringConfig", "SSLConfig")}
 
 
 # --- batching ------------------------------------------------------------------------------------
@@ -349,6 +351,81 @@ def parse_monitoring_config(text: str, *, source: str = "<monitoring config>") -
 
 def read_monitoring_config_file(path) -> MonitoringConfig:
     return parse_monitoring_config(_read(path, "MonitoringConfig", "--monitoring_config_file"), source=str(path))
+
+
+# --- TLS for gRPC --------------------------------------------------------------------------------
+
+_SSL_EXAMPLE = ('server_key: "-----BEGIN PRIVATE KEY-----\\n...\\n-----END PRIVATE KEY-----\\n" '
+                'server_cert: "-----BEGIN CERTIFICATE-----\\n...\\n-----END CERTIFICATE-----\\n"')
+
+
+@dataclass(frozen=True)
+class SslConfig:
+    """``--ssl_config_file``: TF Serving's SSLConfig, which holds the PEM texts themselves, not paths.
+    gRPC serves TLS with ``server_key`` and ``server_cert``; with ``client_verify``, a client must
+    present a certificate that ``custom_ca`` signed."""
+
+    server_key: str = field(repr=False)  # a private key: kept out of logs and tracebacks
+    server_cert: str
+    custom_ca: str = ""
+    client_verify: bool = False
+
+
+def parse_ssl_config(text: str, *, source: str = "<SSL config>") -> SslConfig:
+    proto = _parse(text, _extra_messages()["SSLConfig"](), source, _SSL_EXAMPLE)
+    ssl_config = SslConfig(proto.server_key, proto.server_cert, proto.custom_ca, proto.client_verify)
+    _check_tls_material(ssl_config, source)
+    return ssl_config
+
+
+def read_ssl_config_file(path) -> SslConfig:
+    return parse_ssl_config(_read(path, "SSLConfig", "--ssl_config_file"), source=str(path))
+
+
+def _check_tls_material(ssl_config: SslConfig, source: str) -> None:
+    """The key, certificates and their pairing, read with OpenSSL as gRPC will read them: gRPC itself
+    only fails to bind the port ("Failed to bind"), without saying which field is wrong."""
+    import ssl
+    import tempfile
+
+    for name in ("server_key", "server_cert"):
+        if not getattr(ssl_config, name).strip():
+            raise ConfigError(f"{source}: SSLConfig has no {name}; set it to the PEM text itself (not a file "
+                              f"path), as in: {_SSL_EXAMPLE}")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    _load_certificates(context, ssl_config.server_cert, f"{source}: server_cert")
+    if ssl_config.custom_ca:
+        _load_certificates(context, ssl_config.custom_ca, f"{source}: custom_ca")
+    elif ssl_config.client_verify:
+        raise ConfigError(f"{source}: client_verify: true needs custom_ca, the PEM certificate of the authority "
+                          "that signs the clients' certificates")
+
+    def refuse_encrypted_key():
+        raise ConfigError(f"{source}: server_key is encrypted; gRPC takes an unencrypted key (decrypt it with "
+                          "`openssl pkey -in KEY.pem -out PLAIN.pem`)")
+
+    with tempfile.TemporaryDirectory(prefix="keras-recipes-tls-") as folder:  # ssl reads a key pair only from files
+        key_path, cert_path = os.path.join(folder, "key.pem"), os.path.join(folder, "cert.pem")
+        Path(key_path).write_text(ssl_config.server_key, encoding="utf-8")
+        Path(cert_path).write_text(ssl_config.server_cert, encoding="utf-8")
+        try:
+            context.load_cert_chain(cert_path, key_path, password=refuse_encrypted_key)
+        except ssl.SSLError as error:
+            if error.reason == "KEY_VALUES_MISMATCH":
+                raise ConfigError(f"{source}: server_key is not the private key of server_cert; give the key "
+                                  "that the certificate was issued for") from None
+            raise ConfigError(f"{source}: server_key is not a PEM private key (\"-----BEGIN PRIVATE KEY-----\\n"
+                              "...\"); SSLConfig holds the key's text itself, not a file path") from None
+
+
+def _load_certificates(context, pem: str, what: str) -> None:
+    import ssl
+
+    try:
+        context.load_verify_locations(cadata=pem)
+    except (ssl.SSLError, ValueError):
+        raise ConfigError(f"{what} is not a PEM certificate (\"-----BEGIN CERTIFICATE-----\\n...\"); SSLConfig "
+                          "holds the certificate's text itself, not a file path") from None
 
 
 def parse_channel_arguments(text: str) -> list[tuple[str, int | str]]:
