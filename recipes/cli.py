@@ -149,6 +149,10 @@ def cmd_tune(args) -> int:
 # TF Serving's boolean flags as it writes them, --flag=true or --flag=false: the flag that means
 # true here, and the one that means false (None: leaving the flag out).
 TF_SERVING_BOOLEANS = {"--enable_batching": ("--batching", None), "--batching": ("--batching", None),
+                       "--enable_grpc_healthcheck_service": ("--enable_grpc_healthcheck_service", None),
+                       "--enable_profiler": ("--enable_profiler", "--no_profiler"),
+                       "--enable_serialization_as_tensor_content": ("--enable_serialization_as_tensor_content", None),
+                       "--use_alts_credentials": ("--use_alts_credentials", None),
                        "--enable_model_warmup": ("--enable_model_warmup", "--no_model_warmup"),
                        "--prefer_tflite_model": ("--prefer_tflite_model", None)}
 
@@ -224,6 +228,9 @@ def cmd_serve(args) -> int:
         saved_model_tags=args.saved_model_tags, cors=args.rest_api_enable_cors_support,
         num_request_iterations_for_warmup=args.num_request_iterations_for_warmup,
         max_batch_size=args.max_batch_size, batch_timeout_ms=args.batch_timeout_ms, batch_threads=args.batch_threads,
+        ssl_config_file=args.ssl_config_file, use_alts_credentials=args.use_alts_credentials,
+        grpc_health_check=args.enable_grpc_healthcheck_service, grpc_profiler=args.enable_profiler,
+        grpc_tensor_content=args.enable_serialization_as_tensor_content,
         max_body_bytes=args.max_body_bytes, access_log=args.access_log, grpc_socket_path=args.grpc_socket_path,
         grpc_channel_arguments=parse_channel_arguments(args.grpc_channel_arguments),
         rest_timeout_ms=args.rest_api_timeout_in_ms)
@@ -394,6 +401,21 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also serve gRPC on this Unix socket, as TF Serving's flag")
     serve.add_argument("--grpc_channel_arguments", default="", metavar="KEY=VALUE,...",
                        help="gRPC server arguments, as TF Serving's flag (grpc.max_connection_age_ms=2000,...)")
+    serve.add_argument("--enable_grpc_healthcheck_service", action="store_true",
+                       help="serve gRPC's standard health service, grpc.health.v1.Health, on the gRPC port "
+                            "(TF Serving's flag)")
+    serve.add_argument("--enable_profiler", action="store_true", default=True,
+                       help="serve TensorFlow's ProfilerService on the gRPC port (the default, as TF Serving; "
+                            "--enable_profiler=false leaves it off)")
+    serve.add_argument("--no_profiler", dest="enable_profiler", action="store_false", help=argparse.SUPPRESS)
+    serve.add_argument("--enable_serialization_as_tensor_content", action="store_true",
+                       help="gRPC Predict answers carry their tensors in tensor_content, not float_val and the "
+                            "like (TF Serving's flag)")
+    serve.add_argument("--ssl_config_file", metavar="FILE",
+                       help="serve gRPC over TLS, with TF Serving's SSLConfig (text proto: server_key, server_cert, "
+                            "custom_ca, client_verify); REST stays plain HTTP, as TF Serving's")
+    serve.add_argument("--use_alts_credentials", action="store_true",
+                       help="TF Serving's ALTS, for Google Cloud only: not supported here; use --ssl_config_file")
     serve.add_argument("--rest_api_timeout_in_ms", type=int, default=30_000, metavar="MS",
                        help="answer 504 to a REST predict, classify or regress not done in this time "
                             "(default 30000, as TF Serving; 0: no limit)")

@@ -69,7 +69,8 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
                max_body_bytes: int = DEFAULT_MAX_BODY_BYTES, repository: ModelRepository | None = None,
                metrics: bool = True, metrics_path: str = METRICS_PATH, access_log=None,
                grpc_port: int | None = None, grpc_host: str = "127.0.0.1", grpc_socket_path: str | None = None,
-               grpc_channel_arguments=(), grpc_reuse_port: bool = False,
+               grpc_channel_arguments=(), grpc_reuse_port: bool = False, grpc_profiler: bool = True,
+               grpc_health_check: bool = False, grpc_tensor_content: bool = False, grpc_ssl_config=None,
                rest_timeout_ms: float | None = DEFAULT_REST_TIMEOUT_MS, cors: bool = False) -> Starlette:
     """A Starlette app serving the models under ``base_path`` (or ``repository``).
 
@@ -81,7 +82,9 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
     (a logger, a file path or ``-``) writes one line per request. ``grpc_port`` (and/or
     ``grpc_socket_path``, a Unix socket) also serves TF Serving's gRPC API, on the same models and
     batcher, once the models found at start have loaded, as TF Serving starts it; see
-    ``grpc_service.start_grpc_server`` for ``grpc_channel_arguments`` and ``grpc_reuse_port``. A
+    ``grpc_service.start_grpc_server`` for ``grpc_channel_arguments``, ``grpc_reuse_port``,
+    ``grpc_profiler``, ``grpc_tensor_content`` and ``grpc_ssl_config`` (a ``config.SslConfig``);
+    ``grpc_health_check`` serves ``grpc.health.v1.Health`` there too. A
     predict, classify or regress over REST that takes longer than ``rest_timeout_ms`` (TF Serving's
     ``--rest_api_timeout_in_ms``; ``None`` or 0: no limit) is answered 504; its computation still
     runs to the end. ``cors`` adds TF Serving's CORS headers (``--rest_api_enable_cors_support``)
@@ -228,19 +231,25 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        grpc_server = None
+        grpc_server = health = None
         try:
             await asyncio.to_thread(repository.start)
             log.info("serving %s from %s", ", ".join(repository.names()) or "no models yet", repository.base_path)
             if grpc_port is not None or grpc_socket_path is not None:
                 from recipes.serve.grpc_service import start_grpc_server  # loads TensorFlow
+                from recipes.serve.health_service import HealthService
 
+                health = HealthService() if grpc_health_check else None
                 grpc_server = await start_grpc_server(service, grpc_host, grpc_port, socket_path=grpc_socket_path,
                                                       channel_arguments=grpc_channel_arguments,
-                                                      reuse_port=grpc_reuse_port)
+                                                      reuse_port=grpc_reuse_port, profiler=grpc_profiler,
+                                                      health=health, tensor_content=grpc_tensor_content,
+                                                      ssl_config=grpc_ssl_config)
                 app.state.grpc_server = grpc_server
             yield
         finally:
+            if health is not None:
+                health.shutdown()
             if grpc_server is not None:
                 await grpc_server.stop(5)
             repository.stop()

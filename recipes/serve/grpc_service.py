@@ -3,14 +3,18 @@ protos, so that ``PredictionServiceStub`` and ``ModelServiceStub`` clients work 
 
     PredictionService: Predict, Classify, Regress, GetModelMetadata
     ModelService:      GetModelStatus, HandleReloadConfigRequest (a ModelConfigList, as --model_config_file)
-    ProfilerService:   Profile, TensorFlow's, for tf.profiler.experimental.client.trace (profiler_service.py)
+    ProfilerService:   Profile, TensorFlow's, for tf.profiler.experimental.client.trace (profiler_service.py;
+                       unless profiler=False, TF Serving's --enable_profiler=false)
+    Health:            Check, Watch, gRPC's standard health service (health_service.py; with a
+                       HealthService, TF Serving's --enable_grpc_healthcheck_service)
 
 Requests are checked as TF Serving checks them (``predict_util.cc``, ``get_model_metadata_impl.cc``,
 ``get_model_status_impl.cc``), with its messages and status codes. Input tensors are read as
 TensorFlow's ``Tensor::FromProto`` reads them (``tensor_content`` or the typed ``*_val`` fields);
-output tensors carry ``tensor_content`` for numbers, as TF Serving's
-``--enable_serialization_as_tensor_content`` (its default fills ``float_val`` and the like; clients
-reading with ``tf.make_ndarray`` get the same arrays either way).
+Predict's output tensors are written as TF Serving writes them: in the typed fields (``float_val``
+and the like, ``Tensor::AsProtoField``), or, with ``tensor_content=True`` (TF Serving's
+``--enable_serialization_as_tensor_content``), in ``tensor_content`` (``AsProtoTensorContent``).
+With ``ssl_config`` the server listens with TLS, as TF Serving's ``--ssl_config_file``.
 
 ``start_grpc_server`` starts a ``grpc.aio`` server on the running event loop (uvloop included), so
 it shares the REST app's loop and batcher.
@@ -35,6 +39,8 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 
 from recipes.serve.codec import DEFAULT_SIGNATURE, RequestError
+from recipes.serve.config import SslConfig
+from recipes.serve.health_service import HealthService, add_health_service
 from recipes.serve.profiler_service import add_profiler_service
 from recipes.serve.server import AddressError, bind_sockets
 from recipes.serve.service import ModelService, ModelSpec
@@ -147,11 +153,15 @@ _VALUE_FIELDS = {"f": "float_val", "d": "double_val", "i": "int_val", "h": "int_
                  "?": "bool_val", "e": "half_val"}
 
 
-def _fill_tensor_proto(proto, array: np.ndarray) -> None:
+def _fill_tensor_proto(proto, array: np.ndarray, *, as_tensor_content: bool = False) -> None:
     """``array`` as TF Serving's Predict answers (``Tensor::AsProtoField``): dtype, shape and the
-    values in the typed field (``float_val``, ``int64_val``, ...), never ``tensor_content``, so
-    that a client that reads ``outputs["y"].float_val`` gets the values here too."""
+    values in the typed field (``float_val``, ``int64_val``, ...), not ``tensor_content``, so
+    that a client that reads ``outputs["y"].float_val`` gets the values here too. With
+    ``as_tensor_content``, as ``--enable_serialization_as_tensor_content`` answers instead."""
     array = np.asarray(array)
+    if as_tensor_content:
+        _fill_tensor_content(proto, array)
+        return
     field = _VALUE_FIELDS.get(array.dtype.char)
     if field is None:  # strings, bfloat16, complex: TensorFlow's converter writes their typed fields itself
         proto.CopyFrom(tf.make_tensor_proto(array))
@@ -162,6 +172,31 @@ def _fill_tensor_proto(proto, array: np.ndarray) -> None:
     if field == "half_val":
         flat = flat.view(np.uint16)
     getattr(proto, field).extend(flat.tolist())
+
+
+def _fill_tensor_content(proto, array: np.ndarray) -> None:
+    """``array`` as ``Tensor::AsProtoTensorContent`` writes it, for every dtype: numbers as their
+    bytes in memory, strings in TensorFlow's string-list encoding (each length as a varint, then
+    the strings), which ``tf.io.parse_tensor`` reads and ``tf.make_ndarray`` cannot."""
+    if array.dtype.kind not in "OSU":  # not strings (objects, bytes, unicode)
+        proto.dtype = tf.dtypes.as_dtype(array.dtype).as_datatype_enum
+        proto.tensor_shape.dim.extend(proto.tensor_shape.Dim(size=size) for size in array.shape)
+        proto.tensor_content = np.ascontiguousarray(array).tobytes()
+        return
+    proto.CopyFrom(tf.make_tensor_proto(array))  # the dtype, shape and bytes of each string, as TensorFlow converts them
+    strings = list(proto.string_val)
+    del proto.string_val[:]
+    proto.tensor_content = b"".join([*map(_varint, map(len, strings)), *strings])
+
+
+def _varint(number: int) -> bytes:
+    """``core::PutVarint32``: seven bits a byte, lowest first, the high bit set on all but the last."""
+    encoded = bytearray()
+    while number >= 0x80:
+        encoded.append(number & 0x7F | 0x80)
+        number >>= 7
+    encoded.append(number)
+    return bytes(encoded)
 
 
 def _input_protos(definition, sent: Mapping) -> dict:
@@ -235,8 +270,9 @@ def _fill_classifications(result, results: list[list[tuple[bytes, float | None]]
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    def __init__(self, service: ModelService):
+    def __init__(self, service: ModelService, *, tensor_content: bool = False):
         self.service = service
+        self.tensor_content = tensor_content
 
     async def Predict(self, request, context):
         return await _answer(context, "Predict", self._predict(request), service=self.service, request=request,
@@ -278,7 +314,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
         response = predict_pb2.PredictResponse()
         _set_model_spec(response.model_spec, spec.name, served.version, key)
         for alias in aliases:
-            _fill_tensor_proto(response.outputs[alias], outputs[alias])
+            _fill_tensor_proto(response.outputs[alias], outputs[alias], as_tensor_content=self.tensor_content)
         return response
 
     async def _classify(self, request) -> classification_pb2.ClassificationResponse:
@@ -398,14 +434,20 @@ class ModelStatusService(model_service_pb2_grpc.ModelServiceServicer):
 
 async def start_grpc_server(service: ModelService, host: str = "127.0.0.1", port: int | None = DEFAULT_GRPC_PORT, *,
                             socket_path: str | None = None, channel_arguments=(), reuse_port: bool = False,
-                            max_message_bytes: int = MAX_MESSAGE_BYTES) -> grpc.aio.Server:
-    """A started ``grpc.aio`` server on the running loop; stop it with ``await server.stop(grace)``.
+                            max_message_bytes: int = MAX_MESSAGE_BYTES, profiler: bool = True,
+                            health: HealthService | None = None, tensor_content: bool = False,
+                            ssl_config: SslConfig | None = None) -> grpc.aio.Server:
+    """A started ``grpc.aio`` server on the running loop; stop it with ``await server.stop(grace)``
+    (with ``health``, call ``health.shutdown()`` first, so that its watchers hear NOT_SERVING).
 
     It listens on ``host:port`` (``None``: no TCP port) and, with ``socket_path``, on that Unix
     socket too, as TF Serving's ``--grpc_socket_path``. ``channel_arguments`` (``(key, value)``
     pairs, see ``parse_channel_arguments``) override the defaults. ``reuse_port`` binds with
-    ``SO_REUSEPORT``, for server processes that share the port. A port that cannot be bound raises
-    ``AddressError`` (``AddressInUseError`` when it is taken).
+    ``SO_REUSEPORT``, for server processes that share the port. ``profiler`` serves TensorFlow's
+    ProfilerService, ``health`` the standard health service, ``tensor_content`` answers Predict
+    in ``tensor_content``, and ``ssl_config`` listens with TLS on the port and the socket alike,
+    as TF Serving's flags of those names. A port that cannot be bound raises ``AddressError``
+    (``AddressInUseError`` when it is taken).
     """
     options = {"grpc.max_receive_message_length": max_message_bytes,
                "grpc.max_send_message_length": max_message_bytes,
@@ -413,31 +455,50 @@ async def start_grpc_server(service: ModelService, host: str = "127.0.0.1", port
                "grpc.so_reuseport": int(reuse_port)}
     options.update(channel_arguments)
     server = grpc.aio.server(options=list(options.items()))
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(PredictionService(service), server)
+    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+        PredictionService(service, tensor_content=tensor_content), server)
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelStatusService(service), server)
-    add_profiler_service(server)
+    if profiler:
+        add_profiler_service(server)
+    if health is not None:
+        add_health_service(server, health)
+    credentials = _server_credentials(ssl_config)
     if port is not None:
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        try:
-            bound = server.add_insecure_port(address)
-        except RuntimeError:
-            bound = 0
+        bound = _add_port(server, address, credentials)
         if not bound:
             await server.stop(None)
             if not reuse_port:
                 for sock in bind_sockets(host, port):  # raises the reason, if the port is still unusable
                     sock.close()
             raise AddressError(f"cannot listen for gRPC on {host} port {port}", host=host, port=port)
-        log.info("gRPC listening on %s:%d", host, bound)
+        log.info("gRPC listening on %s:%d%s", host, bound, " with TLS" if ssl_config else "")
     if socket_path is not None:
-        try:
-            bound = server.add_insecure_port(f"unix:{socket_path}")
-        except RuntimeError:
-            bound = 0
-        if not bound:
+        if not _add_port(server, f"unix:{socket_path}", credentials):
             await server.stop(None)
             raise AddressError(f"cannot listen for gRPC on the Unix socket {socket_path} (--grpc_socket_path): "
                                "is its folder there and writable?", host=socket_path, port=0)
-        log.info("gRPC listening on the Unix socket %s", socket_path)
+        log.info("gRPC listening on the Unix socket %s%s", socket_path, " with TLS" if ssl_config else "")
     await server.start()
     return server
+
+
+def _server_credentials(ssl_config: SslConfig | None) -> grpc.ServerCredentials | None:
+    """TF Serving's ``BuildServerCredentials``: None (plain) without a config; else TLS with its key
+    and certificate, and with ``client_verify``, a client certificate that ``custom_ca`` signed
+    required of every client."""
+    if ssl_config is None:
+        return None
+    return grpc.ssl_server_credentials([(ssl_config.server_key.encode(), ssl_config.server_cert.encode())],
+                                       root_certificates=ssl_config.custom_ca.encode() or None,
+                                       require_client_auth=ssl_config.client_verify)
+
+
+def _add_port(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    """The port bound at ``address`` (plain without ``credentials``); 0 if it cannot be."""
+    try:
+        if credentials is None:
+            return server.add_insecure_port(address)
+        return server.add_secure_port(address, credentials)
+    except RuntimeError:
+        return 0

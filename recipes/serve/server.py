@@ -114,6 +114,10 @@ def run_server(base_path="saved_models", *, host: str = "127.0.0.1", port: int =
         if not loopback:
             log.warning("binding %s: the server has no authentication; anyone who can reach this address "
                         "can query every model under %s", host, base_path)
+        if app_options.get("grpc_ssl_config") is not None and grpc_port is None \
+                and app_options.get("grpc_socket_path") is None:
+            log.warning("--ssl_config_file secures gRPC, but no gRPC port is served (give --grpc-port, or --port "
+                        "with --rest_api_port); REST stays plain HTTP, as TF Serving's")
         if workers > 1:
             from recipes.serve.workers import reuse_port_sockets, serve_workers
 
@@ -159,12 +163,14 @@ def options_from_flags(*, base_path=None, model_name: str | None = None, model_b
                        batching: bool = False, batching_parameters_file=None, monitoring_config_file=None,
                        metrics: bool = True, allow_version_labels_for_unavailable_models: bool = False,
                        enable_model_warmup: bool = True, num_request_iterations_for_warmup: int = 0,
-                       prefer_tflite_model: bool = False, saved_model_tags: str = "serve", **rest) -> dict:
+                       prefer_tflite_model: bool = False, saved_model_tags: str = "serve", ssl_config_file=None,
+                       use_alts_credentials: bool = False, **rest) -> dict:
     """``run_server`` keyword arguments from TF Serving's ways of naming models and settings: a folder
     of models (ours), ``--model_name`` with ``--model_base_path``, or ``--model_config_file``;
-    ``--batching_parameters_file`` and ``--monitoring_config_file`` as TF Serving reads them;
-    ``--enable_model_warmup``, ``--num_request_iterations_for_warmup``, ``--prefer_tflite_model`` and
-    ``--saved_model_tags`` (comma-separated) as TF Serving has them."""
+    ``--batching_parameters_file``, ``--monitoring_config_file`` and ``--ssl_config_file`` as TF
+    Serving reads them; ``--enable_model_warmup``, ``--num_request_iterations_for_warmup``,
+    ``--prefer_tflite_model`` and ``--saved_model_tags`` (comma-separated) as TF Serving has them;
+    ``--use_alts_credentials`` refused."""
     from recipes.errors import ConfigError
     from recipes.serve import config
     from recipes.serve.loading import SERVE_TAG, load_version
@@ -179,6 +185,9 @@ def options_from_flags(*, base_path=None, model_name: str | None = None, model_b
                           "give a models folder, --model_base_path (with --model_name) or --model_config_file")
     if model_name is not None and model_base_path is None:
         raise ConfigError("--model_name needs --model_base_path, the folder holding that model's version folders")
+    if use_alts_credentials:
+        raise ConfigError("--use_alts_credentials: ALTS works only on Google Cloud and is not supported here; "
+                          "serve gRPC over TLS with --ssl_config_file FILE instead")
     if num_request_iterations_for_warmup < 0:
         raise ConfigError(f"--num_request_iterations_for_warmup must be 0 (once) or more. "
                           f"Received: {num_request_iterations_for_warmup}")
@@ -198,6 +207,8 @@ def options_from_flags(*, base_path=None, model_name: str | None = None, model_b
     else:
         repository = ModelRepository(base_path or "saved_models", **common)
     options = {**rest, "repository": repository, "metrics": metrics}
+    if ssl_config_file is not None:
+        options["grpc_ssl_config"] = config.read_ssl_config_file(ssl_config_file)
     if batching_parameters_file is not None:
         parameters = config.read_batching_parameters_file(batching_parameters_file)
         batching = True
