@@ -43,7 +43,9 @@ class Signature:
 
 @dataclass
 class ServedVersion:
-    """One loaded SavedModel version and its signatures."""
+    """One loaded SavedModel version and its signatures. While a profiler traces the server (its
+    gRPC ProfilerService), each signature call is one event, ``NAME/VERSION/SIGNATURE`` with its
+    ``rows``: TensorFlow's own events for small ops stop once its executor finds them cheap."""
 
     name: str
     version: int
@@ -51,6 +53,10 @@ class ServedVersion:
     signatures: dict[str, Signature]
     signature_def_map: object = field(repr=False)  # tensorflow_serving SignatureDefMap-shaped proto map
     loaded: object = field(repr=False, default=None)  # keeps the TF objects (or session) alive
+
+    def __post_init__(self):
+        for key, signature in self.signatures.items():
+            signature.run = _traced(signature.run, f"{self.name}/{self.version}/{key}")
 
     def signature(self, signature_name: str) -> Signature:
         key = signature_name or "serving_default"
@@ -68,6 +74,19 @@ class ServedVersion:
                                                               always_print_fields_with_no_presence=True),
                                     value.DESCRIPTOR)
                 for key, value in self.signature_def_map.items()}
+
+
+def _traced(run: Callable, label: str) -> Callable:
+    from tensorflow.python.profiler import trace
+
+    def traced(arrays: dict) -> dict:
+        if not trace.enabled():
+            return run(arrays)
+        shapes = [np.shape(array) for array in arrays.values()]
+        with trace.Trace(label, rows=shapes[0][0] if shapes and shapes[0] else 1):
+            return run(arrays)
+
+    return traced
 
 
 def _printer_order(value: dict, descriptor) -> dict:
