@@ -154,9 +154,8 @@ TF_SERVING_BOOLEANS = {"--enable_batching": ("--batching", None), "--batching": 
                        "--enable_serialization_as_tensor_content": ("--enable_serialization_as_tensor_content", None),
                        "--use_alts_credentials": ("--use_alts_credentials", None),
                        "--enable_model_warmup": ("--enable_model_warmup", "--no_model_warmup"),
-                       "--prefer_tflite_model": ("--prefer_tflite_model", None)}
-
-TF_SERVING_BOOLEANS.update({"--rest_api_enable_cors_support": ("--rest_api_enable_cors_support", None)})
+                       "--prefer_tflite_model": ("--prefer_tflite_model", None),
+                       "--rest_api_enable_cors_support": ("--rest_api_enable_cors_support", None)}
 TF_SERVING_BOOLEANS.update({f"--{flag.name}": (f"--{flag.name}", f"--no_{flag.name}")
                             for flag in INERT_FLAGS if flag.kind is bool})
 
