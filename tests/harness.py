@@ -7,6 +7,7 @@
 """
 
 import http.client
+import shutil
 import socket
 import threading
 import time
@@ -23,6 +24,15 @@ import architectures
 # TF Serving's own test models, configs and expected metadata, copied unchanged from
 # tensorflow/serving (Apache 2.0): see its README.md.
 TFSERVING_TESTDATA = Path(__file__).resolve().parent / "fixtures" / "tfserving_testdata"
+
+
+def tfserving_models(folder: Path, models: dict[str, str]) -> Path:
+    """``folder`` holding TF Serving's test models (``{served name: testdata folder}``) as models to serve."""
+    if not TFSERVING_TESTDATA.is_dir():
+        pytest.fail(f"TF Serving's test models are missing: {TFSERVING_TESTDATA}")
+    for name, source in models.items():
+        shutil.copytree(TFSERVING_TESTDATA / source, folder / name)
+    return folder
 
 RTOL, ATOL = 1e-5, 1e-6
 # 50 layers and more: building, tracing and saving one takes 5-30 s on 2 cores, so their

@@ -15,7 +15,6 @@ running on one thread.
 
 from __future__ import annotations
 
-import os
 import queue
 import re
 import threading
@@ -77,7 +76,9 @@ def load_tflite_version(name: str, version: int, path: Path) -> ServedVersion:
 
 def _cores() -> int:
     """TF Serving's default number of TF Lite interpreters (``--num_tflite_pools``): one per core."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    from recipes.serve.workers import usable_cores
+
+    return usable_cores()
 
 
 def _new_interpreter(model: bytes):

@@ -50,12 +50,16 @@ _SYNC_TYPES = {"Lock": type(threading.Lock()), "RLock": type(threading.RLock()),
                "Condition": threading.Condition}  # a repository's, made afresh in each worker
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def tensorflow_threads(workers: int) -> int:
     """TensorFlow threads (intra- and inter-op) for each of ``workers`` processes: their share of
     the cores. TensorFlow's default, every core for every process, oversubscribes the cores N times
     over, and its idle threads spin."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // workers)
+    return max(1, usable_cores() // workers)
 
 
 class WorkerError(RecipeError):

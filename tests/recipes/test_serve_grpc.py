@@ -4,7 +4,6 @@ event loop in a thread, as it runs beside the REST app."""
 
 import asyncio
 import json
-import shutil
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,7 +26,7 @@ from recipes.serve.repository import ModelRepository
 from recipes.serve.server import AddressInUseError
 from recipes.serve.service import ModelService
 
-from harness import TFSERVING_TESTDATA, free_port
+from harness import TFSERVING_TESTDATA, free_port, tfserving_models
 
 pytestmark = pytest.mark.e2e
 
@@ -66,12 +65,7 @@ class LoopThread:
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    if not TESTDATA.is_dir():
-        pytest.fail(f"TF Serving's test models are missing: {TESTDATA}")
-    base = tmp_path_factory.mktemp("grpc_models")
-    for name, source in MODELS.items():
-        shutil.copytree(TESTDATA / source, base / name)
-    return base
+    return tfserving_models(tmp_path_factory.mktemp("grpc_models"), MODELS)
 
 
 @pytest.fixture(scope="module")

@@ -263,25 +263,30 @@ def _client_credentials(pki, *, with_certificate: bool) -> grpc.ChannelCredentia
     return grpc.ssl_channel_credentials(root_certificates=pki["ca.pem"].encode(), **(identity if with_certificate else {}))
 
 
+def _target(verifying, over: str) -> str:
+    grpc_port, socket_path = verifying
+    return f"localhost:{grpc_port}" if over == "tcp" else f"unix:{socket_path}"
+
+
+def _verifying_channel(pki, verifying, over: str, *, with_certificate: bool) -> grpc.Channel:
+    options = [] if over == "tcp" else [("grpc.ssl_target_name_override", "localhost")]  # a socket has no host name
+    return grpc.secure_channel(_target(verifying, over), _client_credentials(pki, with_certificate=with_certificate),
+                               options)
+
+
 @pytest.mark.e2e
 @pytest.mark.parametrize("over", ["tcp", "unix socket"])
 def test_client_verify_answers_a_client_with_a_certificate_the_ca_signed(pki, verifying, over):
-    grpc_port, socket_path = verifying
-    target = f"localhost:{grpc_port}" if over == "tcp" else f"unix:{socket_path}"
-    options = [] if over == "tcp" else [("grpc.ssl_target_name_override", "localhost")]
-    with grpc.secure_channel(target, _client_credentials(pki, with_certificate=True), options) as channel:
+    with _verifying_channel(pki, verifying, over, with_certificate=True) as channel:
         assert _check(channel) == SERVING
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("over", ["tcp", "unix socket"])
 def test_client_verify_refuses_a_client_without_a_certificate(pki, verifying, over):
-    grpc_port, socket_path = verifying
-    target = f"localhost:{grpc_port}" if over == "tcp" else f"unix:{socket_path}"
-    options = [] if over == "tcp" else [("grpc.ssl_target_name_override", "localhost")]
-    with grpc.secure_channel(target, _client_credentials(pki, with_certificate=False), options) as channel:
+    with _verifying_channel(pki, verifying, over, with_certificate=False) as channel:
         assert _refusal(_check, channel).code() == grpc.StatusCode.UNAVAILABLE
-    with grpc.insecure_channel(target) as channel:
+    with grpc.insecure_channel(_target(verifying, over)) as channel:
         assert _refusal(_check, channel).code() == grpc.StatusCode.UNAVAILABLE
 
 

@@ -17,7 +17,7 @@ from recipes.serve.repository import ModelRepository
 from recipes.serve.server import options_from_flags
 from recipes.serve.tflite import load_tflite_version
 
-from harness import TFSERVING_TESTDATA, Server, free_port
+from harness import TFSERVING_TESTDATA, Server, free_port, tfserving_models
 
 pytestmark = pytest.mark.e2e
 
@@ -38,14 +38,10 @@ def _signature_def(input_tensor_name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    if not TESTDATA.is_dir():
-        pytest.fail(f"TF Serving's test models are missing: {TESTDATA}")
-    base = tmp_path_factory.mktemp("tflite_models")
-    for name, source in TFLITE_MODELS.items():
-        shutil.copytree(TESTDATA / source, base / name)
-    shutil.copytree(TESTDATA / "saved_model_half_plus_two_cpu", base / "savedmodel_only")
-    # half_plus_three as a SavedModel and half_plus_two as TF Lite: the answer says which one served
-    shutil.copytree(TESTDATA / "saved_model_half_plus_three", base / "both")
+    # "both": half_plus_three as a SavedModel and half_plus_two as TF Lite: the answer says which one served
+    base = tfserving_models(tmp_path_factory.mktemp("tflite_models"),
+                            {**TFLITE_MODELS, "savedmodel_only": "saved_model_half_plus_two_cpu",
+                             "both": "saved_model_half_plus_three"})
     shutil.copy(TESTDATA / TFLITE_MODELS["half_plus_two_tflite"] / "00000123" / "model.tflite",
                 base / "both" / "00000123")
     corrupt = base / "corrupt" / "00000001"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import Server, TFSERVING_TESTDATA, free_port
+from harness import Server, TFSERVING_TESTDATA, free_port, tfserving_models
 
 pytestmark = pytest.mark.e2e
 
@@ -24,13 +24,10 @@ JSON = {"Content-Type": "application/json"}
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    if not TESTDATA.is_dir():
-        pytest.fail(f"TF Serving's test models are missing: {TESTDATA}")
-    base = tmp_path_factory.mktemp("tfserving_models")
-    for name, source in [("default", "saved_model_half_plus_two_cpu"), ("half_plus_two", "saved_model_half_plus_two_cpu"),
-                         ("half_plus_two_tf2", "saved_model_half_plus_two_tf2_cpu"),
-                         ("half_plus_three", "saved_model_half_plus_three"), ("counter", "saved_model_counter")]:
-        shutil.copytree(TESTDATA / source, base / name)
+    base = tfserving_models(tmp_path_factory.mktemp("tfserving_models"), {
+        "default": "saved_model_half_plus_two_cpu", "half_plus_two": "saved_model_half_plus_two_cpu",
+        "half_plus_two_tf2": "saved_model_half_plus_two_tf2_cpu", "half_plus_three": "saved_model_half_plus_three",
+        "counter": "saved_model_counter"})
     broken = base / "broken" / "00000007"
     broken.mkdir(parents=True)
     (broken / "saved_model.pb").write_bytes(b"not a protocol buffer")
