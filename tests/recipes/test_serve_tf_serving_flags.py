@@ -174,7 +174,7 @@ def test_no_cors_headers_by_default(models):
     assert status == 200 and "access-control-allow-origin" not in headers
 
 
-def test_the_cors_flag_reaches_the_app():
+def test_the_cors_flag_takes_tf_servings_boolean_spellings():
     args = parse_serve("--rest_api_enable_cors_support=true")
     assert args.rest_api_enable_cors_support is True
     assert parse_serve("--rest_api_enable_cors_support=false").rest_api_enable_cors_support is False
