@@ -177,20 +177,19 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
         raise malformed
 
     async def _predict(spec: ModelSpec, body: bytes, seen: "_Seen") -> Response:
-        with batcher.arrival() if batcher is not None else contextlib.nullcontext():
-            arrays, signature = _fast_arrays(spec, body, seen)
-            row_format = True
-            if arrays is None:
-                document = codec.parse_json(body)
-                signature_name = seen.signature_name = codec.signature_name_of(document) or DEFAULT_SIGNATURE
-                served = service.find(spec)
-                seen.version = served.version
-                signature = served.signature(signature_name)
-                if not signature.inputs:
-                    raise RequestError(400, f"Failed to get input map for signature: {signature_name}")
-                parsed = codec.predict_request(document, signature_name)
-                arrays = codec.to_arrays(parsed, signature.inputs)
-                row_format = parsed.format == codec.ROW
+        arrays, signature = _fast_arrays(spec, body, seen)
+        row_format = True
+        if arrays is None:
+            document = codec.parse_json(body)
+            signature_name = seen.signature_name = codec.signature_name_of(document) or DEFAULT_SIGNATURE
+            served = service.find(spec)
+            seen.version = served.version
+            signature = served.signature(signature_name)
+            if not signature.inputs:
+                raise RequestError(400, f"Failed to get input map for signature: {signature_name}")
+            parsed = codec.predict_request(document, signature_name)
+            arrays = codec.to_arrays(parsed, signature.inputs)
+            row_format = parsed.format == codec.ROW
         outputs = await service.run(signature, arrays)
         try:
             return _json(jsonwrite.predict_body(outputs, row_format))

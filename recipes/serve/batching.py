@@ -7,7 +7,8 @@ The settings are those of TF Serving's ``--batching_parameters_file``:
   with TF Serving's 400 "Task size N is larger than maximum input batch size M".
 - ``max_wait_ms``: how long a batch waits to fill after its first request; TF Serving's
   ``batch_timeout_micros`` is ``max_wait_ms * 1000``. A batch also closes as soon as no other
-  request is on its way in, so a lone request never waits.
+  request is on its way in (``QUIET_TURNS`` turns of the event loop bring none), so a lone request
+  never waits, while requests the server has already read, and is still parsing, join it.
 - ``batch_threads``: batches run at once (TF Serving's ``num_batch_threads``); while all are busy,
   the next batch keeps filling. One thread is the default: a second did not pay on the 2-core
   machine of the README's serving measurements.
@@ -37,6 +38,7 @@ from recipes.serve.codec import RequestError
 
 log = logging.getLogger("keras_recipes")
 
+QUIET_TURNS = 2  # a request already read from its socket reaches the queue within two turns of the loop
 IDLE_SECONDS = 10.0  # a signature's queue (and its hold on the model) is dropped after this long idle
 MAX_ENQUEUED_BATCHES = 10  # TF Serving's default (SharedBatchScheduler::QueueOptions)
 RECENT_BATCHES = 10_000  # how many executed batch sizes ``batch_sizes`` keeps
@@ -69,6 +71,15 @@ class _Queue:
         self.waiting.append(pending)
         self.rows += pending.rows
         self._changed.set()
+
+    async def arrives_within(self, turns: int) -> bool:
+        """Whether a request is waiting after at most ``turns`` turns of the event loop, which run
+        the handlers of requests it has read."""
+        for _ in range(turns):
+            await asyncio.sleep(0)
+            if self.waiting:
+                return True
+        return False
 
     async def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a request; whether one is waiting."""
@@ -107,19 +118,9 @@ class Batcher:
         self.on_batch = on_batch
         self.most_in_flight = 0  # the most batches seen running at once, for tests and benchmarks
         self._queues: dict[int, _Queue] = {}
-        self.arriving = 0  # requests being read and parsed, which may join the next batch
         self.batch_sizes: collections.deque[int] = collections.deque(maxlen=RECENT_BATCHES)  # rows per recent call
         self.batch_size_counts: collections.Counter[int] = collections.Counter()  # rows -> calls, since start
         self.rejected = 0  # requests refused because the queue was full
-
-    @contextlib.contextmanager
-    def arrival(self):
-        """Wrap a request's reading and parsing, so a filling batch knows to wait for it."""
-        self.arriving += 1
-        try:
-            yield
-        finally:
-            self.arriving -= 1
 
     def queued_rows(self, signature) -> int:
         """Rows submitted for ``signature`` whose batch has not started running."""
@@ -166,7 +167,7 @@ class Batcher:
                         break  # it starts the next batch
                     batch.append(queue.waiting.popleft())
                     rows += batch[-1].rows
-                elif self.arriving == 0 or not await queue.wait(deadline - loop.time()):
+                elif loop.time() >= deadline or not await queue.arrives_within(QUIET_TURNS):
                     break
             queue.rows -= rows
             task = asyncio.create_task(self._execute_batch(queue.signature, batch))

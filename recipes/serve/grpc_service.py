@@ -23,7 +23,6 @@ it shares the REST app's loop and batcher.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
@@ -296,17 +295,15 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     async def _predict(self, request) -> predict_pb2.PredictResponse:
         spec = _spec(request)
-        batcher = self.service.batcher
-        with batcher.arrival() if batcher is not None else contextlib.nullcontext():
-            served = self.service.find(spec)
-            key = spec.signature_name or DEFAULT_SIGNATURE
-            if key not in served.signatures or key not in served.signature_def_map:
-                raise GrpcError(grpc.StatusCode.FAILED_PRECONDITION, f"Serving signature key \"{key}\" not found.")
-            signature, definition = served.signatures[key], served.signature_def_map[key]
-            protos = _input_protos(definition, request.inputs)
-            arrays = {alias: _ndarray(proto, alias) for alias, proto in protos.items()}
-            aliases = _output_aliases(definition, request.output_filter)
-            _check_dtypes(definition, protos)
+        served = self.service.find(spec)
+        key = spec.signature_name or DEFAULT_SIGNATURE
+        if key not in served.signatures or key not in served.signature_def_map:
+            raise GrpcError(grpc.StatusCode.FAILED_PRECONDITION, f"Serving signature key \"{key}\" not found.")
+        signature, definition = served.signatures[key], served.signature_def_map[key]
+        protos = _input_protos(definition, request.inputs)
+        arrays = {alias: _ndarray(proto, alias) for alias, proto in protos.items()}
+        aliases = _output_aliases(definition, request.output_filter)
+        _check_dtypes(definition, protos)
         if arrays:
             outputs = await self.service.run(signature, arrays)
         else:  # nothing to batch (a stateful model's incr_counter, say)

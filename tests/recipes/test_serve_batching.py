@@ -166,3 +166,25 @@ def test_a_request_larger_than_max_batch_size_is_refused_and_batches_never_excee
     for index, (rows, answer) in enumerate(zip(sizes, asyncio.run(main()))):
         np.testing.assert_array_equal(answer["y"], np.full((rows, 3), 2 * index))
     assert sum(model.batch_rows) == sum(sizes) and max(model.batch_rows) == 4
+
+
+def test_requests_still_being_read_join_the_filling_batch_and_a_lone_request_never_waits_for_the_timeout():
+    model = SlowDoubler(seconds=0.01)
+    batcher = Batcher(model, max_batch_size=32, max_wait_ms=60_000)
+
+    async def read_then_submit(index: int):
+        await asyncio.sleep(0)  # the handler still reading its body when the batch starts to fill
+        return await batcher.submit("signature", _request(index))
+
+    async def main():
+        first = asyncio.create_task(batcher.submit("signature", _request(0)))
+        together = [asyncio.create_task(read_then_submit(i)) for i in range(1, 8)]
+        answers = await asyncio.wait_for(asyncio.gather(first, *together), 10)
+        await asyncio.sleep(0.05)
+        late = await asyncio.wait_for(batcher.submit("signature", _request(8)), 10)
+        return answers, late
+
+    answers, late = asyncio.run(main())
+    assert model.batch_rows == [8, 1]  # the late one did not wait out the 60 s timeout for company
+    for index, answer in enumerate([*answers, late]):
+        np.testing.assert_array_equal(answer["y"], np.full((1, 3), 2 * index))
