@@ -1,7 +1,7 @@
 """What does serving over REST and gRPC cost, what do micro-batching and several server processes
 buy, and does a hot swap drop requests? All measured in one run, over loopback.
 
-    python benchmarks/serving.py [--seconds 8] [--output benchmarks/results/serving.json]
+    python benchmarks/serving.py [--seconds 8] [--rounds 4] [--output benchmarks/results/serving.json]
 
 The `fashion_mnist_cnn` network is exported, and `keras-recipes serve --grpc-port` runs in its
 own process(es). This process is the load generator: N asyncio clients send single-image requests
@@ -14,11 +14,16 @@ back to back, each waiting for its answer (closed loop), all requests encoded on
 
 Measured:
 
-- latency: p50 and p99 at concurrency 1, against 500 calls of the loaded SavedModel's
-  ``serving_default`` in this process on the same images (the overhead is the difference);
+- latency: p50 and p99 at concurrency 1, against calls of the loaded SavedModel's
+  ``serving_default`` in this process on the same images, in the same rounds (below) as the
+  servers' (the overhead is the difference);
 - throughput at concurrency 1, 8 and 32 (REST) and 1 and 32 (gRPC), ``--seconds`` each, without
   and with ``--batching``, in one server process and in one per core (``WEB_CONCURRENCY``, read
-  by ``run_server(workers=)``: SO_REUSEPORT sockets, each process batching its own requests);
+  by ``run_server(workers=)``: SO_REUSEPORT sockets, each process batching its own requests).
+  Every server runs from the start (an idle one costs no CPU), and each load goes round them
+  ``--rounds`` times, a slice of ``--seconds`` each: the host's speed drifts by 15% and more
+  within minutes here, and a ratio between servers measured minutes apart moved with it. The
+  requests/s reported is the median of the rounds;
 - the same at concurrency 1 and 32 (REST) for ``resnet20`` (untrained; speed does not depend on
   the weights), a network whose TensorFlow call costs more than the HTTP and JSON around it, also
   with ``--batch-threads 2``;
@@ -28,8 +33,9 @@ Measured:
 - hot swap: 20 s at concurrency 8 against a server polling every 0.5 s, with version 2
   published halfway; every non-200 answer is counted.
 
-Writes benchmarks/results/serving.json (about 6 minutes on 2 cores). Not run in CI.
-``--seconds 1 --output /tmp/serving.json`` is a smoke run of every part (about 2 minutes).
+Writes benchmarks/results/serving.json (about 6 minutes on 2 cores; the servers hold about 5 GB
+of memory together). Not run in CI. ``--seconds 1 --rounds 1 --output /tmp/serving.json`` is a
+smoke run of every part (about 2 minutes).
 """
 
 import argparse
@@ -40,6 +46,7 @@ import json
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -56,8 +63,9 @@ import numpy as np  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results" / "serving.json"
 NAME = "fashion_mnist_cnn"
 COMPUTE_BOUND = "resnet20"  # served as fashion_mnist_resnet20
-LATENCY_CALLS, CONCURRENCY, GRPC_CONCURRENCY = 500, (1, 8, 32), (1, 32)
-LOAD_SECONDS = 8.0  # per load; --seconds
+CONCURRENCY, GRPC_CONCURRENCY = (1, 8, 32), (1, 32)
+LOAD_SECONDS = 8.0  # per load and server, over all rounds; --seconds
+ROUNDS = 4  # each load runs on every server in turn, this many times round; --rounds
 HOT_SWAP_SECONDS = 20.0
 CALLERS_PER_CHANNEL = 4  # gRPC callers sharing one channel (one HTTP/2 connection)
 CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -85,7 +93,7 @@ class ServerProcess:
     """``keras-recipes serve`` on free REST and gRPC ports; ``workers`` processes (WEB_CONCURRENCY)."""
 
     def __init__(self, base: Path, *options: str, workers: int = 1):
-        self.port, self.grpc_port = _free_port(), _free_port()
+        self.port, self.grpc_port, self.workers = _free_port(), _free_port(), workers
         self.process = subprocess.Popen(
             [sys.executable, "-m", "recipes.cli", "serve", str(base), "--port", str(self.port),
              "--grpc-port", str(self.grpc_port), *options],
@@ -182,13 +190,7 @@ def _load(port: int, bodies: list[bytes], concurrency: int, seconds: float, name
         await asyncio.gather(*(client(offset, stop_at) for offset in range(concurrency)))
 
     asyncio.run(run())
-    return _row(latencies, failures, seconds)
-
-
-def _row(latencies: list[float], failures: list, seconds: float) -> dict:
-    return {"requests_per_second": round(len(latencies) / seconds, 1), "failed": len(failures),
-            "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 2) if latencies else None,
-            "p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 2) if latencies else None}
+    return latencies, failures
 
 
 def _grpc_load(port: int, requests: list, concurrency: int, seconds: float) -> dict:
@@ -225,34 +227,54 @@ def _grpc_load(port: int, requests: list, concurrency: int, seconds: float) -> d
                 await channel.close()
 
     asyncio.run(run())
-    return _row(latencies, failures, seconds)
+    return latencies, failures
 
 
-def _measured(server: ServerProcess, load) -> dict:
-    """``load()``'s row plus the cores the server and this load generator kept busy meanwhile."""
-    server_before, own_before, started = server.cpu_seconds(), time.process_time(), time.perf_counter()
-    row = load()
-    elapsed = time.perf_counter() - started
-    row["server_cores"] = round((server.cpu_seconds() - server_before) / elapsed, 2)
-    row["load_generator_cores"] = round((time.process_time() - own_before) / elapsed, 2)
-    return row
+def _interleaved(runs: dict[str, tuple]) -> dict[str, dict]:
+    """Each ``label: (server, load)`` run in turn as ``load(server, seconds)``, ``ROUNDS`` times
+    round, ``LOAD_SECONDS`` in all for each, so that a slower or faster spell of the host falls on
+    all of them alike. ``server`` may be None (calls in this process, with no server's CPU).
 
-
-def _measured_load(server: ServerProcess, bodies: list[bytes], concurrency: int, name: str = NAME) -> dict:
-    return _measured(server, lambda: _load(server.port, bodies, concurrency, LOAD_SECONDS, name))
-
-
-def _measured_grpc_load(server: ServerProcess, requests: list, concurrency: int) -> dict:
-    return _measured(server, lambda: _grpc_load(server.grpc_port, requests, concurrency, LOAD_SECONDS))
+    Per run: requests/s is the median of its rounds (each round's in ``rounds``), p50 and p99
+    are over all its requests, and the cores it and this load generator used are medians too."""
+    seconds = LOAD_SECONDS / ROUNDS
+    samples = {label: {"latencies": [], "failed": 0, "rounds": [], "server_cores": [], "load_generator_cores": []}
+               for label in runs}
+    for _ in range(ROUNDS):
+        for label, (server, load) in runs.items():
+            server_before = server.cpu_seconds() if server is not None else 0.0
+            own_before, started = time.process_time(), time.perf_counter()
+            latencies, failures = load(server, seconds)
+            elapsed = time.perf_counter() - started
+            sample = samples[label]
+            sample["latencies"] += latencies
+            sample["failed"] += len(failures)
+            sample["rounds"].append(round(len(latencies) / seconds, 1))
+            if server is not None:
+                sample["server_cores"].append((server.cpu_seconds() - server_before) / elapsed)
+            sample["load_generator_cores"].append((time.process_time() - own_before) / elapsed)
+    rows = {}
+    for label, sample in samples.items():
+        latencies = sample["latencies"]
+        rows[label] = {
+            "requests_per_second": round(statistics.median(sample["rounds"]), 1), "rounds": sample["rounds"],
+            "failed": sample["failed"],
+            "p50_ms": round(float(np.percentile(latencies, 50)) * 1000, 2) if latencies else None,
+            "p99_ms": round(float(np.percentile(latencies, 99)) * 1000, 2) if latencies else None,
+            "server_cores": round(statistics.median(sample["server_cores"]), 2) if sample["server_cores"] else None,
+            "load_generator_cores": round(statistics.median(sample["load_generator_cores"]), 2)}
+    return rows
 
 
 def main() -> None:
-    global LOAD_SECONDS, HOT_SWAP_SECONDS
+    global LOAD_SECONDS, ROUNDS, HOT_SWAP_SECONDS
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=LOAD_SECONDS, help="length of each load (default 8)")
+    parser.add_argument("--seconds", type=float, default=LOAD_SECONDS,
+                        help="length of each load on each server, all rounds together (default 8)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="turns each load takes round the servers (default 4)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results file (default %(default)s)")
     args = parser.parse_args()
-    LOAD_SECONDS = args.seconds
+    LOAD_SECONDS, ROUNDS = args.seconds, max(1, args.rounds)
     HOT_SWAP_SECONDS = min(HOT_SWAP_SECONDS, max(4.0, 2.5 * args.seconds))
 
     import tensorflow as tf
@@ -280,68 +302,96 @@ def main() -> None:
 
         signature = tf.saved_model.load(str(path)).signatures["serving_default"]
         signature(pixels=tf.constant(images[:1]))
-        timings = []
-        for index in range(LATENCY_CALLS):
-            started = time.perf_counter()
-            signature(pixels=tf.constant(images[index % 64:index % 64 + 1]))["probabilities"].numpy()
-            timings.append(time.perf_counter() - started)
-        result["in_process"] = {"p50_ms": round(float(np.percentile(timings, 50)) * 1000, 2),
-                                "p99_ms": round(float(np.percentile(timings, 99)) * 1000, 2)}
-        print("in-process", result["in_process"], flush=True)
+
+        def in_process(seconds):
+            """Calls of the loaded signature on one image each, back to back, for ``seconds``."""
+            timings, index = [], 0
+            stop_at = time.perf_counter() + seconds
+            while time.perf_counter() < stop_at:
+                started = time.perf_counter()
+                signature(pixels=tf.constant(images[index % 64:index % 64 + 1]))["probabilities"].numpy()
+                timings.append(time.perf_counter() - started)
+                index += 1
+            return timings, []
 
         heavy_name = f"fashion_mnist_{COMPUTE_BOUND}"
         recipes.export(recipes.classifier_for(info, COMPUTE_BOUND), heavy_name, export_dir=base,
                        input_name="pixels", output_name="probabilities")
-        result[heavy_name] = {}
         # label, server options, worker processes, measure the small model, measure resnet20
-        configurations = (("server", (), 1, True, True), ("server_batching", ("--batching",), 1, True, True),
+        configurations = [("server", (), 1, True, True), ("server_batching", ("--batching",), 1, True, True),
                           ("server_workers", (), CORES, True, False),
                           ("server_batching_workers", ("--batching",), CORES, True, False),
-                          ("server_batching_2_threads", ("--batching", "--batch-threads", "2"), 1, False, True))
-        for label, options, workers, with_small_model, with_heavy_model in configurations:
-            if workers == 1 and label.endswith("_workers"):
-                continue  # one core: the same as the one-process rows
-            server = ServerProcess(base, "--poll-seconds", "0", *options, workers=workers)
-            try:
-                if with_small_model:
-                    rows = {"workers": workers, "rest": {}, "grpc": {}}
-                    _load(server.port, bodies, 4, 2.0)  # warm-up
-                    for concurrency in CONCURRENCY:
-                        rows["rest"][f"concurrency_{concurrency}"] = _measured_load(server, bodies, concurrency)
-                        print(label, "REST", concurrency, rows["rest"][f"concurrency_{concurrency}"], flush=True)
-                    _grpc_load(server.grpc_port, grpc_requests, 4, 1.0)  # warm-up
-                    for concurrency in GRPC_CONCURRENCY:
-                        rows["grpc"][f"concurrency_{concurrency}"] = _measured_grpc_load(server, grpc_requests, concurrency)
-                        print(label, "gRPC", concurrency, rows["grpc"][f"concurrency_{concurrency}"], flush=True)
-                    result[label] = rows
-                if with_heavy_model:
-                    heavy = {}
-                    _load(server.port, bodies, 1, 2.0, heavy_name)
-                    for concurrency in (1, 32):
-                        heavy[f"concurrency_{concurrency}"] = _measured_load(server, bodies, concurrency, heavy_name)
-                        print(heavy_name, label, concurrency, heavy[f"concurrency_{concurrency}"], flush=True)
-                    result[heavy_name][label] = heavy
-            finally:
+                          ("server_batching_2_threads", ("--batching", "--batch-threads", "2"), 1, False, True)]
+        configurations = [c for c in configurations if c[2] > 1 or not c[0].endswith("_workers")]  # 1 core: as above
+        servers = {}
+        try:
+            for label, options, workers, _, _ in configurations:  # all up at once; each idles while others run
+                servers[label] = ServerProcess(base, "--poll-seconds", "0", *options, workers=workers)
+                _load(servers[label].port, bodies, 4, 2.0)  # warm-up
+                _load(servers[label].port, bodies, 1, 1.0, heavy_name)
+                _grpc_load(servers[label].grpc_port, grpc_requests, 4, 1.0)
+            small = [label for label, *_, with_small, _ in configurations if with_small]
+            heavy = [label for label, *_, with_heavy in configurations if with_heavy]
+            for label in small:
+                result[label] = {"workers": servers[label].workers, "rest": {}, "grpc": {}}
+            result[heavy_name] = {label: {} for label in heavy}
+            loads = ([(small, "rest", c, NAME) for c in CONCURRENCY] + [(small, "grpc", c, NAME) for c in GRPC_CONCURRENCY]
+                     + [(heavy, "rest", c, heavy_name) for c in (1, 32)])
+            for labels, transport, concurrency, name in loads:
+                if transport == "rest":
+                    def load(server, seconds):
+                        return _load(server.port, bodies, concurrency, seconds, name)
+                else:
+                    def load(server, seconds):
+                        return _grpc_load(server.grpc_port, grpc_requests, concurrency, seconds)
+                runs = {label: (servers[label], load) for label in labels}
+                if concurrency == 1 and name == NAME:  # the latency baseline, in the same rounds
+                    runs["in_process"] = (None, lambda server, seconds: in_process(seconds))
+                rows = _interleaved(runs)
+                in_process_row = rows.pop("in_process", None)
+                if in_process_row is not None:
+                    result.setdefault("in_process", {})[transport] = in_process_row
+                for label, row in rows.items():
+                    place = result[label][transport] if name == NAME else result[heavy_name][label]
+                    place[f"concurrency_{concurrency}"] = row
+                    print(label, name, transport, concurrency, row, flush=True)
+        finally:
+            for server in servers.values():
                 server.stop()
 
         server = ServerProcess(base, "--poll-seconds", "0.5")
         try:
             outcome = {}
-            loader = threading.Thread(target=lambda: outcome.update(_load(server.port, bodies, 8, HOT_SWAP_SECONDS)))
+
+            def hot_swap_load():
+                latencies, failures = _load(server.port, bodies, 8, HOT_SWAP_SECONDS)
+                outcome.update(requests=len(latencies) + len(failures), failed=len(failures),
+                               failures=sorted({str(failure) for failure in failures}))
+
+            loader = threading.Thread(target=hot_swap_load)
             loader.start()
             time.sleep(HOT_SWAP_SECONDS / 2)
             keras_model = recipes.classifier_for(info, recipe.architecture, **recipe.architecture_kwargs)
             recipes.export(keras_model, NAME, export_dir=base, input_name="pixels", output_name="probabilities")
+            published, swapped_after = time.perf_counter(), None
+            while loader.is_alive():  # when version 2 took over, which must be before the load ends
+                states = json.loads(server.get(f"/v1/models/{NAME}")[1])["model_version_status"]
+                if swapped_after is None and any(s["version"] == "2" and s["state"] == "AVAILABLE" for s in states):
+                    swapped_after = round(time.perf_counter() - published, 2)
+                time.sleep(0.2)
             loader.join()
             status = json.loads(server.get(f"/v1/models/{NAME}")[1])["model_version_status"]
         finally:
             server.stop()
-        result["hot_swap"] = {**outcome, "seconds": HOT_SWAP_SECONDS, "served_after": status}
+        if swapped_after is None:
+            print("hot swap: version 2 was not AVAILABLE before the load ended; try a longer --seconds", flush=True)
+        result["hot_swap"] = {**outcome, "seconds": HOT_SWAP_SECONDS, "version_2_available_after_s": swapped_after,
+                              "served_after": status}
         print("hot swap", result["hot_swap"], flush=True)
 
     result["ratios"] = _ratios(result, heavy_name)
     result.update({"date": datetime.date.today().isoformat(), "machine": describe(),
-                   "load_seconds": LOAD_SECONDS, "command": "python benchmarks/serving.py"})
+                   "load_seconds": LOAD_SECONDS, "rounds": ROUNDS, "command": "python benchmarks/serving.py"})
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result["ratios"], indent=2))
@@ -351,11 +401,11 @@ def _ratios(result: dict, heavy_name: str) -> dict:
     def rps(label, transport, concurrency):
         return result[label][transport][f"concurrency_{concurrency}"]["requests_per_second"]
 
-    in_process = result["in_process"]["p50_ms"]
     unbatched = result["server"]
     ratios = {}
     for transport in ("rest", "grpc"):
         p50 = unbatched[transport]["concurrency_1"]["p50_ms"]
+        in_process = result["in_process"][transport]["p50_ms"]
         ratios[f"{transport}_p50_overhead_ms"] = round(p50 - in_process, 2)
         ratios[f"{transport}_over_in_process_p50"] = round(p50 / in_process, 2)
     for transport, concurrencies in (("rest", CONCURRENCY), ("grpc", GRPC_CONCURRENCY)):
