@@ -152,11 +152,12 @@ def create_app(base_path="saved_models", *, batching: bool = False, max_batch_si
             spec = ModelSpec(*_model_info(name, version, label))
             seen.api, seen.name = verb, spec.name
             body = await _body(request, max_body_bytes)
+            answer = _predict(spec, body, seen) if verb == "predict" else _examples(spec, body, verb, seen)
+            if rest_timeout_s is None:
+                return await answer
             try:
                 async with asyncio.timeout(rest_timeout_s):
-                    if verb == "predict":
-                        return await _predict(spec, body, seen)
-                    return await _examples(spec, body, verb, seen)
+                    return await answer
             except TimeoutError:
                 raise RequestError(504, f"Deadline Exceeded: no answer within {rest_timeout_ms:g} ms "
                                         "(--rest_api_timeout_in_ms)") from None
@@ -356,8 +357,8 @@ def _model_info(name: str, version: str | None, label: str | None) -> tuple[str,
 
 
 async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
+    declared = next((value for name, value in request.scope["headers"] if name == b"content-length"), None)
+    if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"request body of {int(declared)} bytes is over the limit of {limit} bytes")
     chunks, size, more = [], 0, True
     while more:  # Request.stream()'s loop without its async generator (~10 us a request)

@@ -50,6 +50,7 @@ PREFIX = ":tensorflow:serving:"
 LATENCY_BUCKETS_MICROS = tuple(float(f"{10 * 1.8**i:.6g}") for i in range(33))  # TF Serving's Exponential(10, 1.8, 33), as it prints them
 BATCH_SIZE_BUCKETS = tuple(float(2**i) for i in range(14))  # TF Serving's Exponential(1, 2, 14)
 STATES = ("START", "LOADING", "AVAILABLE", "UNLOADING", "END")  # tensorflow.serving.ModelVersionStatus.State
+CHILDREN_KEPT = 4096  # label sets whose metric children ServingMetrics.observe keeps at hand
 
 # How TF Serving's REST server turns a status code into an HTTP status, inverted (an HTTP status
 # several codes share gets the commonest of them).
@@ -129,17 +130,27 @@ class ServingMetrics:
                                       ["model_path", "status"], registry=self.registry)
         if load_states is not None:
             self.registry.register(_LoadStateCollector(load_states))
+        self._request_children: dict[tuple, tuple] = {}  # labels -> (count, latency): labels() costs ~8 us
 
     def observe(self, model: str, version, signature: str, api: str, entrypoint: str, status, seconds: float) -> None:
         """One finished request. ``version`` may be None (a request that named none, or failed
         before one was chosen); ``api`` is ``predict``, ``classify``, ``regress``, ``metadata`` or
         ``status``; ``entrypoint`` is ``REST`` or ``GRPC``; ``status`` is an HTTP status, a
         ``grpc.StatusCode`` or a code name."""
-        labels = (model or "", "" if version is None else str(version), signature or "", api, entrypoint)
         code = status_name(status)
-        self.request_count.labels(*labels, code).inc()
-        if code == "OK":
-            self.request_latency.labels(*labels).observe(seconds * 1e6)
+        key = (model, version, signature, api, entrypoint, code)
+        children = self._request_children.get(key)
+        if children is None:
+            labels = (model or "", "" if version is None else str(version), signature or "", api, entrypoint)
+            children = (self.request_count.labels(*labels, code),
+                        self.request_latency.labels(*labels) if code == "OK" else None)
+            if len(self._request_children) >= CHILDREN_KEPT:
+                self._request_children.clear()
+            self._request_children[key] = children
+        count, latency = children
+        count.inc()
+        if latency is not None:
+            latency.observe(seconds * 1e6)
 
     def observe_batch(self, rows: int, padded_rows: int | None = None) -> None:
         """One executed batch of ``rows`` rows, run as ``padded_rows`` (the Batcher's ``on_batch``)."""

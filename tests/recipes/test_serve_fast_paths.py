@@ -85,3 +85,28 @@ def test_the_one_output_body_is_tf_servings_format():
     body = jsonwrite.predict_body({"y": np.float32([[0.2, 3.0], [1.5, 2.5]])}, True)
     assert body == b'{\n    "predictions": [[0.2, 3.0], [1.5, 2.5]\n    ]\n}'
     assert json.loads(body) == {"predictions": [[0.2, 3.0], [1.5, 2.5]]}
+
+
+def _write_decimal(value: float, kind) -> str:
+    """TF Serving's WriteDecimal for one number, spelled out: 6 digits where they read back as the
+    same ``kind``, else 9 (float32) or 17 (float64); ``.0`` on whole numbers; NaN and Infinity named."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    text = f"{value:g}"
+    if kind(float(text)) != kind(value):
+        text = f"{value:.{17 if kind is np.float64 else 9}g}"
+    return text if "." in text or "e" in text else text + ".0"
+
+
+@pytest.mark.parametrize("kind", [np.float32, np.float64])
+def test_floats_are_spelled_as_tf_servings_write_decimal_one_by_one_spells_them(kind):
+    rng = np.random.default_rng(7)
+    with np.errstate(over="ignore"):
+        values = np.concatenate([
+            rng.random(500), rng.standard_normal(2000) * 10.0 ** rng.integers(-45, 45, 2000),
+            rng.integers(-10**7, 10**7, 500), [0.0, -0.0, 1.0, 100.0, 1e6, 1e16, 1e17, 123456.0, 1234567.0, 0.1,
+                                               1e-5, 3.4e38, 1e-45, np.nan, -np.nan, np.inf, -np.inf]]).astype(kind)
+    tokens = jsonwrite.decimal_tokens(values.reshape(-1, 1)).reshape(-1).tolist()
+    assert tokens == [_write_decimal(value, kind) for value in values.tolist()]
