@@ -156,10 +156,10 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         import uvicorn
 
-        from recipes.serve.http_protocol import JsonErrorsHttpProtocol
+        from recipes.serve.http_protocol import ServingHttpProtocol
 
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                    http=JsonErrorsHttpProtocol))
+                                                    http=ServingHttpProtocol))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     def __enter__(self):

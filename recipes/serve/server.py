@@ -141,7 +141,7 @@ def serve_app(app, host: str, sockets: list[socket.socket], *, grpc_port: int | 
     """Run ``app`` on uvicorn over ``sockets`` (bound, not yet listening) until interrupted."""
     import uvicorn
 
-    from recipes.serve.http_protocol import JsonErrorsHttpProtocol
+    from recipes.serve.http_protocol import ServingHttpProtocol
 
     class Server(uvicorn.Server):
         async def startup(self, sockets=None):
@@ -154,7 +154,7 @@ def serve_app(app, host: str, sockets: list[socket.socket], *, grpc_port: int | 
                 log.info("gRPC (TF Serving's PredictionService and ModelService) on %s:%d", host, grpc_port)
 
     port = sockets[0].getsockname()[1] if sockets else 0
-    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False, http=JsonErrorsHttpProtocol)
+    config = uvicorn.Config(app, host=host, port=port, log_level="info", access_log=False, http=ServingHttpProtocol)
     Server(config).run(sockets=sockets)
 
 
