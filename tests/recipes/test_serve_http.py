@@ -175,3 +175,14 @@ def test_a_client_gone_before_its_body_arrives_leaves_the_server_serving(server,
     connection = connect(server)
     connection.send(_request())
     assert connection.answer()[::2] == (200, ANSWER)
+
+
+def test_a_chunked_body_sent_in_pieces_is_read_whole(server, connect):
+    connection = connect(server)
+    head = (f"POST {PREDICT} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n").encode()
+    connection.send(head)
+    for piece in (BODY[:9], BODY[9:20], BODY[20:]):
+        connection.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+    connection.send(b"0\r\n\r\n")
+    assert connection.answer()[::2] == (200, ANSWER)
