@@ -32,7 +32,11 @@ def test_builds_uncompiled_functional_model_with_right_output(name, input_shape)
 
 @pytest.mark.parametrize("name", slow_if_deep(IMAGE_BUILDERS))
 def test_keras_file_and_savedmodel_round_trips(name, tmp_path):
-    run_saving_test(architectures.build(name, input_shape=SMALL, num_classes=3), _sample(SMALL), tmp_path)
+    # The export's fused kernels round differently, and more so through many layers: resnet44's
+    # probabilities once differed by 1.6e-5 from the eager model's. A real export fault (batch norm in
+    # training mode, weights not restored) moves them by far more than 1e-4.
+    run_saving_test(architectures.build(name, input_shape=SMALL, num_classes=3), _sample(SMALL), tmp_path,
+                    export_atol=1e-4)
 
 
 def test_mlp_options_shape_the_network():
