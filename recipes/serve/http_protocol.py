@@ -47,20 +47,21 @@ async def _answer(cycle: RequestResponseCycle, respond) -> None:
     try:
         try:
             response, _ = await respond(cycle.scope, cycle.receive)  # an error is logged where it is answered
-        except Exception:
-            cycle.logger.exception("Exception in ASGI application")
-            await cycle.send_500_response()
-            return
+            status, headers, body = response.status_code, response.raw_headers, response.body
+        except Exception as error:  # only where answering the error failed too
+            cycle.logger.exception("error answering a POST")
+            body = error_body(f"internal server error ({type(error).__name__}); see the server log")
+            status, headers = 500, [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
         if cycle.flow.write_paused and not cycle.disconnected:
             await cycle.flow.drain()
         if cycle.disconnected:
             return
-        message = [STATUS_LINE[response.status_code]]
-        for name, value in (*cycle.default_headers, *response.raw_headers):
+        message = [STATUS_LINE[status]]
+        for name, value in (*cycle.default_headers, *headers):
             message += [name, b": ", value, b"\r\n"]
         if not cycle.keep_alive:
             message.append(b"connection: close\r\n")
-        message += [b"\r\n", response.body]
+        message += [b"\r\n", body]
         cycle.response_started = True
         cycle.waiting_for_100_continue = False
         cycle.transport.write(b"".join(message))

@@ -186,3 +186,18 @@ def test_a_chunked_body_sent_in_pieces_is_read_whole(server, connect):
         connection.send(b"%x\r\n%s\r\n" % (len(piece), piece))
     connection.send(b"0\r\n\r\n")
     assert connection.answer()[::2] == (200, ANSWER)
+
+
+def test_an_error_while_answering_an_error_is_still_a_json_500(server, connect, monkeypatch):
+    async def broken(scope, receive):
+        raise RuntimeError("the error handler failed")
+
+    monkeypatch.setattr(server.app, "respond", broken)
+    connection = connect(server)
+    connection.send(_request())
+    status, headers, body = connection.answer()
+    assert (status, headers["content-type"]) == (500, "application/json")
+    assert b"RuntimeError" in body and b"the error handler failed" not in body
+    monkeypatch.undo()
+    connection.send(_request())
+    assert connection.answer()[::2] == (200, ANSWER)
