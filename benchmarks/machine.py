@@ -28,3 +28,18 @@ def cpu_clock_ghz() -> float:
 def describe() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{cores}-core {cpu_model()} @ {cpu_clock_ghz():.2f} GHz, no GPU, Python {platform.python_version()}"
+
+
+def source_commit() -> str | None:
+    """The checkout's commit, with ``-dirty`` if it has uncommitted changes; None outside git."""
+    import subprocess
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("-dirty" if dirty else "")

@@ -56,7 +56,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import describe  # noqa: E402
+from machine import describe, source_commit  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -390,7 +390,7 @@ def main() -> None:
         print("hot swap", result["hot_swap"], flush=True)
 
     result["ratios"] = _ratios(result, heavy_name)
-    result.update({"date": datetime.date.today().isoformat(), "machine": describe(),
+    result.update({"date": datetime.date.today().isoformat(), "machine": describe(), "commit": source_commit(),
                    "load_seconds": LOAD_SECONDS, "rounds": ROUNDS, "command": "python benchmarks/serving.py"})
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
