@@ -15,14 +15,19 @@ batched. This splits both costs, on the same ``fashion_mnist_cnn`` network, in o
   thread (HTTP, JSON, the answer, metrics: the Python that batching does not spread) and of all
   its other threads (TensorFlow's, and the thread that hands each call to it), from Linux
   ``/proc/PID/task``.
+- The floor under that event loop: a bare asyncio protocol on uvloop (as uvicorn runs) that
+  parses HTTP with httptools (as uvicorn does) and answers every request with one fixed body,
+  without and with reading the image's numbers as the server's numeric fast path reads them.
 
 Not run in CI; about 1.5 minutes on 2 cores.
 """
 
 import argparse
+import asyncio
 import datetime
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -91,11 +96,76 @@ def server_split(serving, base: Path, bodies: list[bytes], seconds: float, *opti
     return row
 
 
+FIXED_ANSWER = b'{\n    "predictions": [[0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]\n    ]\n}'
+
+
+def bare_server(port: int, read_numbers: bool) -> None:
+    """The floor: HTTP/1.1 keep-alive POSTs parsed by httptools on uvloop, one fixed answer each."""
+    import httptools
+    import uvloop
+
+    from recipes.serve import codec
+
+    info = codec.TensorInfo("float32", (None, 28, 28, 1))
+    answer = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+              % len(FIXED_ANSWER)) + FIXED_ANSWER
+
+    class Bare(asyncio.Protocol):
+        def connection_made(self, transport):
+            self.transport, self.parser, self.body = transport, httptools.HttpRequestParser(self), []
+
+        def data_received(self, data):
+            self.parser.feed_data(data)
+
+        def on_body(self, body):
+            self.body.append(body)
+
+        def on_message_complete(self):
+            body, self.body = b"".join(self.body), []
+            if read_numbers:
+                codec.fast_array(codec.fast_rows(body), "pixels", info)
+            self.transport.write(answer)
+
+    async def serve():
+        server = await asyncio.get_running_loop().create_server(Bare, "127.0.0.1", port)
+        await server.serve_forever()
+
+    uvloop.run(serve())
+
+
+def bare_split(serving, bodies: list[bytes], seconds: float, read_numbers: bool) -> dict:
+    port = serving._free_port()
+    process = subprocess.Popen([sys.executable, __file__, "--bare-server", str(port)]
+                               + (["--read-numbers"] if read_numbers else []))
+    try:
+        deadline = time.monotonic() + 60
+        while not serving._listening(port):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the bare server did not start")
+            time.sleep(0.2)
+        serving._load(port, bodies, CONCURRENCY, 1.0)
+        before, started = sum(_thread_cpu(process.pid).values()), time.perf_counter()
+        latencies, failures = serving._load(port, bodies, CONCURRENCY, seconds)
+        elapsed, used = time.perf_counter() - started, sum(_thread_cpu(process.pid).values()) - before
+    finally:
+        process.kill()
+        process.wait()
+    row = {"requests_per_second": round(len(latencies) / elapsed, 1), "failed": len(failures),
+           "us_per_request": round(used / len(latencies) * 1e6, 1)}
+    print("bare server", "reading numbers" if read_numbers else "", row, flush=True)
+    return row
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=6.0, help="load on each server (default 6)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="results file (default %(default)s)")
+    parser.add_argument("--bare-server", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--read-numbers", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare_server:
+        bare_server(args.bare_server, args.read_numbers)
+        return
 
     import tensorflow as tf
 
@@ -121,6 +191,9 @@ def main() -> None:
         result["tensorflow_one_thread"] = tensorflow_per_row(signature, images)
         result["server_concurrency_32"] = {"unbatched": server_split(serving, base, bodies, args.seconds),
                                            "batching": server_split(serving, base, bodies, args.seconds, "--batching")}
+    result["bare_event_loop_concurrency_32"] = {
+        "fixed_answer": bare_split(serving, bodies, args.seconds, read_numbers=False),
+        "reading_numbers": bare_split(serving, bodies, args.seconds, read_numbers=True)}
     per_row = result["tensorflow_one_thread"]
     servers = result["server_concurrency_32"]
     result["summary"] = {
