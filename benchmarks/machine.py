@@ -30,15 +30,19 @@ def describe() -> str:
     return f"{cores}-core {cpu_model()} @ {cpu_clock_ghz():.2f} GHz, no GPU, Python {platform.python_version()}"
 
 
+CODE_PATHS = ("../recipes", "../architectures", "../callbacks", ".", ":!results")  # from benchmarks/
+
+
 def source_commit() -> str | None:
-    """The checkout's commit, with ``-dirty`` if it has uncommitted changes; None outside git."""
+    """The checkout's commit, with ``-dirty`` if its code (not its README or results) has
+    uncommitted changes; None outside git."""
     import subprocess
 
     here = os.path.dirname(os.path.abspath(__file__))
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS], cwd=here,
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
