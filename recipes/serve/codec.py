@@ -11,10 +11,12 @@ import base64
 import binascii
 import math
 import re
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 import orjson
+import simdjson
 
 from recipes.serve import jsonparse
 
@@ -257,14 +259,29 @@ def _array(value, info: TensorInfo, where: str, *, batched: bool) -> np.ndarray:
         raise RequestError(400, f"{where} expects {info.dtype} numbers, got true/false")
     target = np.dtype(info.dtype)
     if target.kind in "iu" and array.dtype.kind == "f":  # 1.0 too: TF Serving takes only JSON integers here
-        example = float(array.reshape(-1)[0]) if array.size else ""
-        raise RequestError(400, f"{where}: JSON value {example} not of expected type: {info.dtype} (integers "
-                                "written without a decimal point)")
+        if not _only_integers(value):
+            example = float(array.reshape(-1)[0]) if array.size else ""
+            raise RequestError(400, f"{where}: JSON value {example} not of expected type: {info.dtype} (integers "
+                                    "written without a decimal point)")
+        array = np.array(value, dtype=object)  # integers beyond int64 beside smaller ones, which numpy made floats
     if target.kind in "iu":
         limits = np.iinfo(target)
         if array.size and (array.min() < limits.min or array.max() > limits.max):
             raise RequestError(400, f"{where} has values outside the range of {info.dtype}")
-    return array.astype(target)
+    with np.errstate(over="ignore"):  # beyond the float type's range: inf, as TF Serving's cast gives
+        return array.astype(target)
+
+
+def _only_integers(value) -> bool:
+    """Whether every number in the nested lists ``value`` is an integer (no explicit recursion)."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(item)
+        elif type(item) is not int:
+            return False
+    return True
 
 
 def _strings(value):
@@ -315,12 +332,11 @@ _SHAPES_KEPT = 256
 
 @dataclass
 class FastRows:
-    """A row-format body of numbers only, read without building nested lists."""
+    """A row-format body of numbers only in a regular nesting, its numbers not read yet."""
 
     signature_name: str
-    values: list  # the numbers, flat, in row-major order
+    nested: bytes  # the "instances" array, as sent
     shape: tuple[int, ...]  # the batch's shape
-    integral: bool  # no number is written with a fraction or exponent
 
 
 def fast_rows(body: bytes) -> FastRows | None:
@@ -328,7 +344,7 @@ def fast_rows(body: bytes) -> FastRows | None:
     regular nesting, or None for anything else, which then takes the general path (and its errors).
 
     The nesting is checked against a cache of skeletons (the body without its numbers) whose
-    shapes the general path established; the numbers are one flat orjson parse."""
+    shapes the general path established; ``fast_array`` reads the numbers."""
     head = _FAST_HEAD.match(body)
     if head is None:
         return None
@@ -344,15 +360,9 @@ def fast_rows(body: bytes) -> FastRows | None:
         shape = _regular_shape(nested, skeleton)
         if shape is None:
             return None
-    numbers = nested.translate(None, b"[]")
-    try:
-        values = orjson.loads(b"[" + numbers + b"]")
-    except orjson.JSONDecodeError:
+    if not shape or shape[0] == 0:
         return None
-    if not shape or shape[0] == 0 or len(values) != math.prod(shape):
-        return None
-    integral = not any(marker in numbers for marker in (b".", b"e", b"E"))
-    return FastRows((head.group(1) or b"").decode("ascii"), values, shape, integral)
+    return FastRows((head.group(1) or b"").decode("ascii"), nested, shape)
 
 
 def _regular_shape(nested: bytes, skeleton: bytes) -> tuple[int, ...] | None:
@@ -372,17 +382,38 @@ def _regular_shape(nested: bytes, skeleton: bytes) -> tuple[int, ...] | None:
 
 
 def fast_array(rows: FastRows, name: str, info: TensorInfo) -> np.ndarray | None:
-    """The rows as input ``name``'s array, or None where the general path must judge them."""
+    """The rows as input ``name``'s array, or None where the general path must judge them: simdjson
+    reads the numbers straight into int64, uint64 or float64 memory, strictly (no ``1.0`` for an
+    integer, nothing beyond 64 bits, no NaN), and anything it refuses goes the general way."""
     if info.dtype in ("string", "bool"):
         return None
     target = np.dtype(info.dtype)
-    if target.kind in "iu" and not (rows.integral and all(type(value) is int for value in rows.values)):
-        return None  # 1.0, or an integer beyond 64 bits that orjson read as a float
     if target.kind not in "iuf":
         return None
+    read_as = "d" if target.kind == "f" else target.kind
     try:
-        array = np.array(rows.values, dtype=target).reshape(rows.shape)
-    except (OverflowError, ValueError):
+        numbers = _simdjson_parser().parse(rows.nested).as_buffer(of_type=read_as)
+    except Exception:  # simdjson's refusals are ValueError, TypeError and RuntimeError; any is the general path's
         return None
+    values = np.frombuffer(numbers, dtype={"d": np.float64, "i": np.int64, "u": np.uint64}[read_as])
+    if len(values) != math.prod(rows.shape):
+        return None
+    if target.kind in "iu" and target.itemsize < 8 and len(values):
+        limits = np.iinfo(target)
+        if values.min() < limits.min or values.max() > limits.max:
+            return None  # the general path words the overflow
+    with np.errstate(over="ignore"):  # float64 beyond float32's range is inf, as the general path has it
+        array = values.astype(target).reshape(rows.shape)
     _check_shape(array, info, f"input {name!r}")
     return array
+
+
+_parsers = threading.local()
+
+
+def _simdjson_parser():
+    """This thread's simdjson parser (one may not be shared between threads)."""
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = simdjson.Parser()
+    return parser

@@ -33,6 +33,12 @@ def fast_arrays(body: bytes, info: TensorInfo):
     (b'{"instances": [[1, 2, 3], [4, 5, -6]]}', INT_ROW),
     (b'{"instances": [[[[0.1], [0.2]], [[0.3], [0.4]]]]}', FLOAT_IMAGE),
     (json.dumps({"instances": np.arange(24.0).reshape(2, 2, 2, 3).tolist()}).encode(), TensorInfo("float32", None)),
+    (b'{"instances": [[1e39, -1e39, 1e-46]]}', FLOAT_ROW),  # beyond float32: inf, and 0
+    (b'{"instances": [[16777217, 9007199254740993, -0]]}', FLOAT_ROW),  # integers rounded as floats
+    (b'{"instances": [[-128, 127, 0]]}', TensorInfo("int8", (None, 3))),
+    (b'{"instances": [[9223372036854775807, -9223372036854775808, 0]]}', INT_ROW),
+    (b'{"instances": [[18446744073709551615, 1, 0]]}', TensorInfo("uint64", (None, 3))),  # beyond int64
+    (b'{"instances": [[65520, 0.1, 1]]}', TensorInfo("float16", (None, 3))),
 ])
 def test_numeric_bodies_read_the_same_as_the_general_path(body, info):
     fast = fast_arrays(body, info)
@@ -54,6 +60,14 @@ def test_numeric_bodies_read_the_same_as_the_general_path(body, info):
     (b'{"instances": [[1, 2, 3]], "extra": 1}', FLOAT_ROW),
     (b'{"instances": [[1, 2, 3]' + b"]" * 2 + b"}", FLOAT_ROW),
     (b'{"instances": [[' + b"9" * 30 + b', 2, 3]]}', INT_ROW),  # beyond int64
+    (b'{"instances": [[9223372036854775808, 2, 3]]}', INT_ROW),
+    (b'{"instances": [[300, 2, 3]]}', TensorInfo("int8", (None, 3))),  # the general path's 400
+    (b'{"instances": [[-1, 2, 3]]}', TensorInfo("uint8", (None, 3))),
+    (b'{"instances": [[1e400, 2, 3]]}', FLOAT_ROW),  # beyond double: rapidjson's error
+    (b'{"instances": [[01, 2, 3]]}', FLOAT_ROW),  # not JSON numbers
+    (b'{"instances": [[1., 2, 3]]}', FLOAT_ROW),
+    (b'{"instances": [[+1, 2, 3]]}', FLOAT_ROW),
+    (b'{"instances": [[1, 2, 3], [4, 5, 6e]]}', FLOAT_ROW),
 ])
 def test_anything_else_is_left_to_the_general_path(body, info):
     assert fast_arrays(body, info) is None
