@@ -273,7 +273,7 @@ def _array(value, info: TensorInfo, where: str, *, batched: bool) -> np.ndarray:
 
 
 def _only_integers(value) -> bool:
-    """Whether every number in the nested lists ``value`` is an integer (no explicit recursion)."""
+    """Whether every number in the nested lists ``value`` is an integer (a loop, not recursion)."""
     pending = [value]
     while pending:
         item = pending.pop()
